@@ -1,0 +1,111 @@
+"""Configuration: static structure (`Config`) and the traced hyperparameters it carries."""
+
+import dataclasses
+from typing import NamedTuple
+
+import jax.numpy as jnp
+
+
+class HyperParams(NamedTuple):
+    """Hyperparameters that are traced values, so a sweep over them is a `vmap`."""
+
+    learning_rate: jnp.ndarray
+    gamma: jnp.ndarray
+    tau: jnp.ndarray
+    eps_start: jnp.ndarray
+    eps_end: jnp.ndarray
+    eps_decay_frames: jnp.ndarray
+    max_grad_norm: jnp.ndarray
+
+
+TRACED_FIELDS = HyperParams._fields
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A DQN run. Defaults are the reference tutorial's hyperparameters.
+
+    Counts and sizes shape the compiled program (static); the fields named in
+    `HyperParams` are passed into it as traced values (see `Config.hyperparams`).
+    """
+
+    num_frames: int = 40_000
+    batch_size: int = 128
+    buffer_size: int = 50_000
+    warmup_steps: int = 1_000
+    train_every: int = 4
+    gamma: float = 0.99
+    tau: float = 0.01
+    learning_rate: float = 3e-4
+    max_grad_norm: float = 10.0
+    eps_start: float = 1.0
+    eps_end: float = 0.05
+    eps_decay_frames: int = 20_000
+    hidden_sizes: tuple[int, ...] = (128, 128)
+    eval_every: int = 2_000
+    eval_episodes: int = 5
+    final_eval_episodes: int = 10
+    env_name: str = "CartPole-v1"
+    bootstrap_on_truncation: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        _validate(self)
+
+    def hyperparams(self) -> HyperParams:
+        """The traced hyperparameters of this config, as float32 scalars."""
+        return HyperParams(*(jnp.float32(getattr(self, f)) for f in TRACED_FIELDS))
+
+    @property
+    def report_every(self) -> int:
+        """Frames between metric reports: `eval_every`, or the whole run when it is 0."""
+        return self.eval_every or self.num_frames
+
+    @property
+    def num_reports(self) -> int:
+        return self.num_frames // self.report_every
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _require(ok: bool, field: str, allowed: str, value) -> None:
+    if not ok:
+        raise ValueError(f"Config.{field} must be {allowed}, got {value!r}")
+
+
+def _validate(c: Config) -> None:
+    for field in ("num_frames", "batch_size", "buffer_size", "train_every",
+                  "eval_episodes", "final_eval_episodes"):
+        value = getattr(c, field)
+        _require(_is_int(value) and value > 0, field, "an integer > 0", value)
+    for field in ("warmup_steps", "eval_every"):
+        value = getattr(c, field)
+        _require(_is_int(value) and value >= 0, field, "an integer >= 0", value)
+    _require(c.batch_size <= c.buffer_size, "batch_size",
+             f"<= buffer_size ({c.buffer_size})", c.batch_size)
+    _require(c.num_frames % c.train_every == 0, "num_frames",
+             f"a multiple of train_every ({c.train_every})", c.num_frames)
+    _require(c.eval_every % c.train_every == 0, "eval_every",
+             f"0 or a multiple of train_every ({c.train_every})", c.eval_every)
+    _require(c.eval_every == 0 or c.num_frames % c.eval_every == 0, "eval_every",
+             f"0 or a divisor of num_frames ({c.num_frames})", c.eval_every)
+    _require(c.warmup_steps < c.num_frames, "warmup_steps",
+             f"< num_frames ({c.num_frames})", c.warmup_steps)
+    for field in ("gamma", "eps_start", "eps_end"):
+        value = getattr(c, field)
+        _require(_is_number(value) and 0.0 <= value <= 1.0, field, "in [0, 1]", value)
+    _require(_is_number(c.tau) and 0.0 < c.tau <= 1.0, "tau", "in (0, 1]", c.tau)
+    for field in ("learning_rate", "max_grad_norm", "eps_decay_frames"):
+        value = getattr(c, field)
+        _require(_is_number(value) and value > 0, field, "a number > 0", value)
+    _require(len(c.hidden_sizes) > 0 and all(_is_int(h) and h > 0 for h in c.hidden_sizes),
+             "hidden_sizes", "a non-empty tuple of integers > 0", c.hidden_sizes)
+    _require(isinstance(c.bootstrap_on_truncation, bool), "bootstrap_on_truncation",
+             "a bool", c.bootstrap_on_truncation)
+    _require(isinstance(c.env_name, str), "env_name", "a string", c.env_name)
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)

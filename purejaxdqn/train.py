@@ -1,0 +1,226 @@
+"""`make_train`: the whole DQN run as one pure function of a key, ready for jit and vmap.
+
+Loop structure (all `lax.scan`, no Python in the loop):
+
+    train(key)
+      scan over reports (num_frames / eval_every)
+        scan over blocks (eval_every / train_every)
+          scan over train_every frames: act epsilon-greedy, step env, add to replay
+          learn step (sample, TD update, soft target update); skipped during warm-up
+        greedy evaluation (eval_episodes)
+      final greedy evaluation (final_eval_episodes)
+"""
+
+from typing import Any, Callable, NamedTuple
+
+import chex
+import flashbax as fbx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from purejaxdqn.agent import (LearnStats, Transition, epsilon_at, learn_step,
+                              make_optimizer, make_q_network, select_action)
+from purejaxdqn.config import Config, HyperParams
+from purejaxdqn.envs import check_env, make_env
+
+
+class TrainState(NamedTuple):
+    """Everything the training scan carries; what a checkpoint saves."""
+
+    online_params: Any
+    target_params: Any
+    opt_state: Any
+    buffer_state: Any
+    env_state: Any
+    obs: chex.Array
+    episode_return: chex.Array  # return so far of the training episode in progress
+    frame: chex.Array           # frames taken so far
+    key: chex.PRNGKey
+
+
+class TrainResult(NamedTuple):
+    params: Any                 # trained online params
+    metrics: dict               # name -> array with a trailing axis of reports (see below)
+
+
+def report_frames(config: Config) -> np.ndarray:
+    """The frame counts at which metrics are reported: eval_every, 2 * eval_every, ..."""
+    return config.report_every * np.arange(1, config.num_reports + 1)
+
+
+def evaluate(key, params, network, env, env_params, num_episodes: int) -> chex.Array:
+    """Mean undiscounted return of `num_episodes` greedy (epsilon 0) episodes.
+
+    The episodes run side by side for `max_steps_in_episode` steps; rewards after an
+    episode's first termination or truncation are masked out.
+    """
+    def episode_return(key):
+        reset_key, step_key = jax.random.split(key)
+        obs, env_state = env.reset(reset_key, env_params)
+
+        def step(carry, key):
+            obs, env_state, done, total = carry
+            action = jnp.argmax(network.apply(params, obs), axis=-1)
+            obs, env_state, reward, terminated, truncated, _ = env.step(
+                key, env_state, action, env_params)
+            total = total + jnp.where(done, 0.0, reward)
+            return (obs, env_state, done | terminated | truncated, total), None
+
+        keys = jax.random.split(step_key, env_params.max_steps_in_episode)
+        init = (obs, env_state, jnp.bool_(False), jnp.float32(0.0))
+        (_, _, _, total), _ = jax.lax.scan(step, init, keys)
+        return total
+
+    return jnp.mean(jax.vmap(episode_return)(jax.random.split(key, num_episodes)))
+
+
+def _masked_mean(values, mask):
+    count = jnp.sum(mask)
+    return jnp.where(count > 0, jnp.sum(jnp.where(mask, values, 0.0)) / jnp.maximum(count, 1), jnp.nan)
+
+
+class Trainer(NamedTuple):
+    """The pieces of a run, for callers that drive the scan themselves (tests, resumable
+    runs). `make_train` composes them into one function."""
+
+    init: Callable            # (key, hparams) -> TrainState
+    run_reports: Callable     # (state, report_indices, hparams) -> (state, metrics)
+    final_eval: Callable      # (state) -> (state, mean greedy return)
+    network: Any              # the Haiku Q-network
+    buffer: Any               # the flashbax buffer
+
+
+def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
+    """Build the pieces of a run; see `make_train` for the arguments."""
+    if env is None:
+        env, default_params = make_env(config.env_name)
+    else:
+        default_params = env.default_params
+    env_params = default_params if env_params is None else env_params
+    num_actions = check_env(env, env_params)
+
+    network = make_q_network(config, num_actions)
+    buffer = fbx.make_item_buffer(
+        max_length=config.buffer_size, min_length=1, sample_batch_size=config.batch_size)
+    blocks_per_report = config.report_every // config.train_every
+    # Block b (0-based) ends at frame (b + 1) * train_every; it learns once the buffer
+    # holds warmup_steps transitions.
+    first_learning_block = max(-(-config.warmup_steps // config.train_every) - 1, 0)
+
+    def init(key, hparams: HyperParams) -> TrainState:
+        key, net_key, env_key = jax.random.split(key, 3)
+        obs, env_state = env.reset(env_key, env_params)
+        params = network.init(net_key, obs)
+        dummy = Transition(obs, jnp.int32(0), jnp.float32(0.0), jnp.bool_(False), obs)
+        opt_state = make_optimizer(hparams.learning_rate, hparams.max_grad_norm).init(params)
+        return TrainState(params, params, opt_state, buffer.init(dummy), env_state, obs,
+                          jnp.float32(0.0), jnp.int32(0), key)
+
+    def act(state: TrainState, key, hparams):
+        """One environment frame, epsilon-greedy, stored in the replay buffer."""
+        act_key, env_key = jax.random.split(key)
+        epsilon = epsilon_at(state.frame, hparams.eps_start, hparams.eps_end,
+                             hparams.eps_decay_frames)
+        action = select_action(act_key, network.apply(state.online_params, state.obs), epsilon)
+        obs, env_state, reward, terminated, truncated, info = env.step(
+            env_key, state.env_state, action, env_params)
+        reward = jnp.asarray(reward, jnp.float32)
+        terminal = terminated if config.bootstrap_on_truncation else terminated | truncated
+        transition = Transition(state.obs, action, reward, jnp.asarray(terminal, jnp.bool_),
+                                info["final_observation"])
+        done = terminated | truncated
+        episode_return = state.episode_return + reward
+        state = state._replace(
+            buffer_state=buffer.add(state.buffer_state, transition), env_state=env_state,
+            obs=obs, episode_return=jnp.where(done, 0.0, episode_return),
+            frame=state.frame + 1)
+        return state, (done, episode_return)
+
+    def block(state: TrainState, block_index, hparams):
+        """`train_every` frames, then one learning step unless still warming up."""
+        key, sample_key, *frame_keys = jax.random.split(state.key, 2 + config.train_every)
+        state, (done, returns) = jax.lax.scan(
+            lambda s, k: act(s, k, hparams), state._replace(key=key), jnp.stack(frame_keys))
+        batch = buffer.sample(state.buffer_state, sample_key).experience
+
+        def learn(nets):
+            *nets, stats = learn_step(*nets, batch, hparams, network)
+            return tuple(nets), stats
+
+        def skip(nets):
+            return nets, LearnStats(*(jnp.float32(0.0),) * 3)
+
+        # block_index comes from the scan's xs, never from the vmapped state, so this
+        # stays a real branch under vmap instead of becoming a select of both sides.
+        learning = block_index >= first_learning_block
+        nets = (state.online_params, state.target_params, state.opt_state)
+        (online, target, opt_state), stats = jax.lax.cond(learning, learn, skip, nets)
+        state = state._replace(online_params=online, target_params=target, opt_state=opt_state)
+        episodes = jnp.sum(done)
+        return state, (learning, stats, episodes, jnp.sum(jnp.where(done, returns, 0.0)))
+
+    def evaluate_state(state: TrainState, num_episodes: int):
+        key, eval_key = jax.random.split(state.key)
+        mean_return = evaluate(eval_key, state.online_params, network, env, env_params,
+                               num_episodes)
+        return state._replace(key=key), mean_return
+
+    def report(state: TrainState, report_index, hparams):
+        """`blocks_per_report` blocks, then the metrics of this stretch."""
+        block_indices = report_index * blocks_per_report + jnp.arange(blocks_per_report)
+        state, (learning, stats, episodes, return_sums) = jax.lax.scan(
+            lambda s, b: block(s, b, hparams), state, block_indices)
+        total_episodes = jnp.sum(episodes)
+        metrics = {name: _masked_mean(value, learning)
+                   for name, value in stats._asdict().items()}
+        metrics["epsilon"] = epsilon_at(state.frame, hparams.eps_start, hparams.eps_end,
+                                        hparams.eps_decay_frames)
+        metrics["train_episodes"] = total_episodes
+        metrics["train_episode_return"] = jnp.where(
+            total_episodes > 0, jnp.sum(return_sums) / jnp.maximum(total_episodes, 1), jnp.nan)
+        if config.eval_every:
+            state, metrics["eval_return"] = evaluate_state(state, config.eval_episodes)
+        return state, metrics
+
+    def run_reports(state: TrainState, report_indices, hparams):
+        return jax.lax.scan(lambda s, i: report(s, i, hparams), state, report_indices)
+
+    def final_eval(state: TrainState):
+        return evaluate_state(state, config.final_eval_episodes)
+
+    return Trainer(init, run_reports, final_eval, network, buffer)
+
+
+def make_train(config: Config, env=None, env_params=None):
+    """Build `train(key, hparams=None) -> TrainResult` for `config`.
+
+    `env` (a gymnax Environment with a discrete action space) and `env_params`
+    default to `config.env_name`'s. `hparams` defaults to `config.hyperparams()`;
+    pass a `HyperParams` of arrays to sweep them under `vmap`.
+
+    `TrainResult.metrics` holds, per report (every `eval_every` frames, or once at the
+    end when it is 0): `eval_return` (only when `eval_every` > 0), `loss`,
+    `abs_td_error`, `q_value` (means over the learning steps since the last report),
+    `epsilon`, `train_episode_return` and `train_episodes` (episodes completed since
+    the last report); and `final_eval_return`, a scalar.
+    """
+    trainer = make_trainer(config, env, env_params)
+
+    def train(key: chex.PRNGKey, hparams: HyperParams | None = None) -> TrainResult:
+        hparams = config.hyperparams() if hparams is None else hparams
+        state = trainer.init(key, hparams)
+        state, metrics = trainer.run_reports(state, jnp.arange(config.num_reports), hparams)
+        state, metrics["final_eval_return"] = trainer.final_eval(state)
+        return TrainResult(state.online_params, metrics)
+
+    return train
+
+
+def train_seeds(config: Config, num_seeds: int, seed: int = 0, env=None,
+                env_params=None) -> TrainResult:
+    """Train `num_seeds` independent seeds in one jitted, vmapped program."""
+    if not isinstance(num_seeds, int) or num_seeds <= 0:
+        raise ValueError(f"num_seeds must be an integer > 0, got {num_seeds!r}")
+    train = jax.jit(jax.vmap(make_train(config, env, env_params)))
+    return train(jax.random.split(jax.random.key(seed), num_seeds))
