@@ -29,10 +29,9 @@ def make_q_network(config: Config, num_actions: int | None = None) -> hk.Transfo
     `num_actions` defaults to that of `config.env_name`.
     """
     if num_actions is None:
-        from purejaxdqn.envs import make_env
+        from purejaxdqn.envs import resolve_env
 
-        env, env_params = make_env(config.env_name)
-        num_actions = env.action_space(env_params).n
+        num_actions = resolve_env(config.env_name)[2]
 
     def q_values(obs):
         # Observations are stored in their native dtype; cast here, where they are used.

@@ -13,10 +13,22 @@ def make_env(env_name: str):
     return gymnax.make(env_name)
 
 
-def check_env(env, env_params) -> int:
-    """Validate a gymnax environment for DQN; return its number of actions."""
-    if not isinstance(env, gymnax.environments.environment.Environment):
+def resolve_env(env_name: str, env=None, env_params=None):
+    """(env, env_params, num_actions): `env` or else `env_name`'s, checked for DQN.
+
+    `env_params` defaults to the environment's `default_params`.
+    """
+    if env is None:
+        env, default_params = make_env(env_name)
+    elif isinstance(env, gymnax.environments.environment.Environment):
+        default_params = env.default_params
+    else:
         raise ValueError(f"env must be a gymnax Environment instance, got {type(env).__name__}")
+    env_params = default_params if env_params is None else env_params
+    return env, env_params, _num_actions(env, env_params)
+
+
+def _num_actions(env, env_params) -> int:
     space = env.action_space(env_params)
     if not isinstance(space, spaces.Discrete):
         raise ValueError(

@@ -11,6 +11,7 @@ Loop structure (all `lax.scan`, no Python in the loop):
       final greedy evaluation (final_eval_episodes)
 """
 
+import time
 from typing import Any, Callable, NamedTuple
 
 import chex
@@ -22,7 +23,7 @@ import numpy as np
 from purejaxdqn.agent import (LearnStats, Transition, epsilon_at, learn_step,
                               make_optimizer, make_q_network, select_action)
 from purejaxdqn.config import Config, HyperParams
-from purejaxdqn.envs import check_env, make_env
+from purejaxdqn.envs import resolve_env
 
 
 class TrainState(NamedTuple):
@@ -93,12 +94,7 @@ class Trainer(NamedTuple):
 
 def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
     """Build the pieces of a run; see `make_train` for the arguments."""
-    if env is None:
-        env, default_params = make_env(config.env_name)
-    else:
-        default_params = env.default_params
-    env_params = default_params if env_params is None else env_params
-    num_actions = check_env(env, env_params)
+    env, env_params, num_actions = resolve_env(config.env_name, env, env_params)
 
     network = make_q_network(config, num_actions)
     buffer = fbx.make_item_buffer(
@@ -217,10 +213,22 @@ def make_train(config: Config, env=None, env_params=None):
     return train
 
 
-def train_seeds(config: Config, num_seeds: int, seed: int = 0, env=None,
-                env_params=None) -> TrainResult:
-    """Train `num_seeds` independent seeds in one jitted, vmapped program."""
-    if not isinstance(num_seeds, int) or num_seeds <= 0:
+def train_seeds(config: Config, num_seeds: int, seed: int = 0, env=None, env_params=None,
+                timings: dict | None = None) -> TrainResult:
+    """Train `num_seeds` independent seeds in one jitted, vmapped program.
+
+    Seed i uses key i of `jax.random.split(jax.random.key(seed), num_seeds)`. If
+    `timings` is a dict, it receives `compile_s` and `run_s` (wall-clock seconds).
+    """
+    if not isinstance(num_seeds, int) or isinstance(num_seeds, bool) or num_seeds <= 0:
         raise ValueError(f"num_seeds must be an integer > 0, got {num_seeds!r}")
     train = jax.jit(jax.vmap(make_train(config, env, env_params)))
-    return train(jax.random.split(jax.random.key(seed), num_seeds))
+    keys = jax.random.split(jax.random.key(seed), num_seeds)
+    start = time.perf_counter()
+    compiled = train.lower(keys).compile()
+    compiled_at = time.perf_counter()
+    result = jax.block_until_ready(compiled(keys))
+    if timings is not None:
+        timings["compile_s"] = compiled_at - start
+        timings["run_s"] = time.perf_counter() - compiled_at
+    return result

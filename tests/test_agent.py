@@ -1,0 +1,87 @@
+"""The agent's pieces against independent numpy computations."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from purejaxdqn import Config
+from purejaxdqn.agent import (Transition, epsilon_at, learn_step, make_optimizer,
+                              make_q_network, select_action, td_loss)
+
+CONFIG = Config(hidden_sizes=(8,))
+
+
+def numpy_q(params, obs):
+    layers = [params[name] for name in sorted(params)]  # mlp/~/linear_0, linear_1
+    x = np.asarray(obs, np.float64)
+    for i, layer in enumerate(layers):
+        x = x @ np.asarray(layer["w"], np.float64) + np.asarray(layer["b"], np.float64)
+        if i < len(layers) - 1:
+            x = np.maximum(x, 0.0)
+    return x
+
+
+def numpy_huber(x, delta=1.0):
+    return np.where(np.abs(x) <= delta, 0.5 * x**2, delta * (np.abs(x) - 0.5 * delta))
+
+
+@pytest.fixture
+def batch_and_params():
+    network = make_q_network(CONFIG, num_actions=3)
+    obs = np.array([[0.1, -0.2, 0.3, 0.0], [1.0, 2.0, -1.0, 0.5],
+                    [-0.5, 0.5, 0.2, -2.0], [3.0, -3.0, 1.0, 1.0]], np.float32)
+    batch = Transition(
+        obs=obs, action=np.array([0, 2, 1, 2], np.int32),
+        reward=np.array([1.0, 0.0, -1.0, 5.0], np.float32),
+        terminal=np.array([False, True, False, False]),
+        next_obs=obs[::-1] * 0.7)
+    online = network.init(jax.random.key(1), obs)
+    target = network.init(jax.random.key(2), obs)
+    return network, batch, online, target
+
+
+def test_td_loss_matches_numpy(batch_and_params):
+    network, batch, online, target = batch_and_params
+    gamma = 0.9
+    q_tm1, q_t = numpy_q(online, batch.obs), numpy_q(target, batch.next_obs)
+    target_tm1 = batch.reward + gamma * (1.0 - batch.terminal) * q_t.max(axis=1)
+    td = target_tm1 - q_tm1[np.arange(4), batch.action]
+    assert np.abs(td).max() > 1.0 and np.abs(td).min() < 1.0  # both Huber regimes
+
+    loss, stats = td_loss(online, target, jax.tree.map(jnp.asarray, batch), gamma, network)
+    np.testing.assert_allclose(loss, numpy_huber(td).mean(), rtol=1e-5)
+    np.testing.assert_allclose(stats.abs_td_error, np.abs(td).mean(), rtol=1e-5)
+    np.testing.assert_allclose(stats.q_value, q_tm1[np.arange(4), batch.action].mean(),
+                               rtol=1e-5)
+
+
+def test_learn_step_moves_target_by_tau(batch_and_params):
+    network, batch, online, target = batch_and_params
+    hparams = CONFIG.hyperparams()._replace(tau=jnp.float32(0.25))
+    opt_state = make_optimizer(hparams.learning_rate, hparams.max_grad_norm).init(online)
+    new_online, new_target, _, stats = jax.jit(learn_step, static_argnums=5)(
+        online, target, opt_state, batch, hparams, network)
+    for o, t_old, t_new, o_old in zip(*map(jax.tree.leaves, (new_online, target,
+                                                               new_target, online))):
+        np.testing.assert_allclose(t_new, 0.25 * o + 0.75 * t_old, rtol=1e-5, atol=1e-7)
+        assert not np.allclose(o, o_old)  # the online params did learn
+    loss_after, _ = td_loss(new_online, target, batch, hparams.gamma, network)
+    assert loss_after < stats.loss
+
+
+@pytest.mark.parametrize("frame, expected", [(0, 1.0), (5_000, 0.7625), (10_000, 0.525),
+                                             (20_000, 0.05), (35_000, 0.05)])
+def test_epsilon_schedule(frame, expected):
+    np.testing.assert_allclose(epsilon_at(frame, 1.0, 0.05, 20_000), expected, rtol=1e-6)
+
+
+def test_select_action_greedy_and_uniform():
+    q = jnp.array([0.0, 3.0, 1.0])
+    keys = jax.random.split(jax.random.key(0), 3000)
+    greedy = jax.vmap(select_action, (0, None, None))(keys, q, 0.0)
+    assert greedy.dtype == jnp.int32 and np.all(greedy == 1)
+    uniform = np.asarray(jax.vmap(select_action, (0, None, None))(keys, q, 1.0))
+    np.testing.assert_allclose(np.bincount(uniform, minlength=3) / 3000, 1 / 3, atol=0.03)
+    half = np.asarray(jax.vmap(select_action, (0, None, None))(keys, q, 0.5))
+    np.testing.assert_allclose(np.mean(half == 1), 0.5 + 0.5 / 3, atol=0.03)

@@ -1,0 +1,85 @@
+"""Bad configuration is refused with a message naming the field, before compiling."""
+
+import dataclasses
+
+import jax
+import pytest
+
+from purejaxdqn import Config, make_train, train_seeds
+from tests.probe_envs import ContinuousProbe
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"num_frames": -5}, "Config.num_frames must be an integer > 0"),
+    ({"num_frames": 0}, "Config.num_frames must be an integer > 0"),
+    ({"num_frames": 1000.0}, "Config.num_frames must be an integer > 0"),
+    ({"batch_size": 0}, "Config.batch_size must be an integer > 0"),
+    ({"buffer_size": 100}, "Config.batch_size must be <= buffer_size (100)"),
+    ({"train_every": 0}, "Config.train_every must be an integer > 0"),
+    ({"train_every": 3}, "Config.num_frames must be a multiple of train_every (3)"),
+    ({"warmup_steps": -1}, "Config.warmup_steps must be an integer >= 0"),
+    ({"warmup_steps": 40_000}, "Config.warmup_steps must be < num_frames (40000)"),
+    ({"eval_every": 3_000}, "Config.eval_every must be 0 or a divisor of num_frames"),
+    ({"eval_every": 2_002}, "Config.eval_every must be 0 or a multiple of train_every"),
+    ({"eval_every": -2_000}, "Config.eval_every must be an integer >= 0"),
+    ({"eval_episodes": 0}, "Config.eval_episodes must be an integer > 0"),
+    ({"final_eval_episodes": -1}, "Config.final_eval_episodes must be an integer > 0"),
+    ({"gamma": 1.5}, "Config.gamma must be in [0, 1]"),
+    ({"gamma": -0.1}, "Config.gamma must be in [0, 1]"),
+    ({"eps_start": 2.0}, "Config.eps_start must be in [0, 1]"),
+    ({"eps_end": -0.5}, "Config.eps_end must be in [0, 1]"),
+    ({"tau": 0.0}, "Config.tau must be in (0, 1]"),
+    ({"learning_rate": 0.0}, "Config.learning_rate must be a number > 0"),
+    ({"max_grad_norm": -1.0}, "Config.max_grad_norm must be a number > 0"),
+    ({"eps_decay_frames": 0}, "Config.eps_decay_frames must be a number > 0"),
+    ({"hidden_sizes": ()}, "Config.hidden_sizes must be a non-empty tuple"),
+    ({"hidden_sizes": (64, 0)}, "Config.hidden_sizes must be a non-empty tuple"),
+    ({"bootstrap_on_truncation": "yes"}, "Config.bootstrap_on_truncation must be a bool"),
+])
+def test_bad_config_is_refused(overrides, message):
+    with pytest.raises(ValueError) as error:
+        Config(**overrides)
+    assert message in str(error.value)
+
+
+def test_defaults_are_the_tutorials():
+    assert dataclasses.asdict(Config()) == dict(
+        num_frames=40_000, batch_size=128, buffer_size=50_000, warmup_steps=1_000,
+        train_every=4, gamma=0.99, tau=0.01, learning_rate=3e-4, max_grad_norm=10.0,
+        eps_start=1.0, eps_end=0.05, eps_decay_frames=20_000, hidden_sizes=(128, 128),
+        eval_every=2_000, eval_episodes=5, final_eval_episodes=10, env_name="CartPole-v1",
+        bootstrap_on_truncation=True)
+
+
+def test_config_is_immutable():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Config().gamma = 0.5
+
+
+def test_unknown_environment_is_refused():
+    with pytest.raises(ValueError, match="Config.env_name must be one of gymnax's registered"):
+        make_train(Config(env_name="CartPole-v42"))
+
+
+def test_continuous_actions_are_refused():
+    with pytest.raises(ValueError, match="discrete action space; Pendulum-v1 has Box"):
+        make_train(Config(env_name="Pendulum-v1"))
+    with pytest.raises(ValueError, match="discrete action space"):
+        make_train(Config(), env=ContinuousProbe())
+
+
+def test_non_environment_is_refused():
+    with pytest.raises(ValueError, match="env must be a gymnax Environment"):
+        make_train(Config(), env="CartPole-v1")
+
+
+@pytest.mark.parametrize("num_seeds", [0, -3, 2.5])
+def test_bad_seed_count_is_refused(num_seeds):
+    with pytest.raises(ValueError, match="num_seeds must be an integer > 0"):
+        train_seeds(Config(), num_seeds)
+
+
+def test_hyperparams_are_float32_scalars():
+    hparams = Config(learning_rate=1e-3).hyperparams()
+    assert all(x.dtype == jax.numpy.float32 and x.shape == () for x in hparams)
+    assert float(hparams.learning_rate) == pytest.approx(1e-3)

@@ -1,0 +1,30 @@
+"""Probe environments with known Q-values: truncation bootstraps, termination does not."""
+
+import jax
+import numpy as np
+import pytest
+
+from purejaxdqn import Config, make_q_network, make_train
+from tests.probe_envs import OneStepProbe
+
+GAMMA = 0.9
+PROBE = dict(num_frames=3_000, batch_size=32, buffer_size=1_000, warmup_steps=100,
+             gamma=GAMMA, tau=0.1, learning_rate=3e-3, hidden_sizes=(16,), eval_every=0,
+             eps_decay_frames=1_000)
+
+
+def learned_q(env, **overrides) -> np.ndarray:
+    config = Config(**PROBE, **overrides)
+    result = jax.jit(make_train(config, env=env))(jax.random.key(0))
+    network = make_q_network(config, num_actions=2)
+    return np.asarray(network.apply(result.params, np.ones((1,), np.float32)))
+
+
+@pytest.mark.parametrize("terminate, bootstrap, expected", [
+    (False, True, 1.0 / (1.0 - GAMMA)),   # time limit: bootstrap from the final obs
+    (True, True, 1.0),                    # termination: no bootstrap
+    (False, False, 1.0),                  # tutorial semantics: a time limit ends it all
+])
+def test_probe_q_values(terminate, bootstrap, expected):
+    q = learned_q(OneStepProbe(terminate), bootstrap_on_truncation=bootstrap)
+    np.testing.assert_allclose(q, expected, rtol=0.05)

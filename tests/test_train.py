@@ -1,0 +1,117 @@
+"""The whole program: shapes, determinism, vmap, replay wrap-around, evaluation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from purejaxdqn import Config, make_q_network, make_train, make_trainer, report_frames
+from purejaxdqn.agent import epsilon_at
+from purejaxdqn.train import evaluate
+from tests.probe_envs import CounterEnv, OneStepProbe, ProbeParams
+
+SMALL = Config(num_frames=2_000, batch_size=32, buffer_size=1_000, warmup_steps=200,
+               eval_every=500, eval_episodes=2, final_eval_episodes=3, hidden_sizes=(32,),
+               eps_decay_frames=1_000)
+
+
+@pytest.fixture(scope="module")
+def vmapped_result():
+    keys = jax.random.split(jax.random.key(42), 3)
+    return keys, jax.jit(jax.vmap(make_train(SMALL)))(keys)
+
+
+def test_metric_shapes_and_dtypes(vmapped_result):
+    _, result = vmapped_result
+    metrics = result.metrics
+    assert set(metrics) == {"eval_return", "loss", "abs_td_error", "q_value", "epsilon",
+                            "train_episode_return", "train_episodes", "final_eval_return"}
+    for name, value in metrics.items():
+        expected = (3,) if name == "final_eval_return" else (3, 4)
+        assert value.shape == expected, name
+        assert value.dtype == (jnp.int32 if name == "train_episodes" else jnp.float32), name
+    assert jax.tree.leaves(result.params)[0].shape[0] == 3
+    # CartPole returns are positive; every report after warm-up has learned.
+    assert np.all(metrics["eval_return"] >= 8) and np.all(np.isfinite(metrics["loss"]))
+    np.testing.assert_allclose(metrics["epsilon"][0],
+                               epsilon_at(report_frames(SMALL), 1.0, 0.05, 1_000), rtol=1e-6)
+    # Episodes completed in a report, at least 200 / 500 steps long each.
+    assert np.all(metrics["train_episodes"] >= 1)
+    assert np.all(metrics["train_episodes"] * metrics["train_episode_return"] <= 500 + 500)
+
+
+def test_same_key_same_result(vmapped_result):
+    keys, result = vmapped_result
+    again = jax.jit(jax.vmap(make_train(SMALL)))(keys)
+    for a, b in zip(jax.tree.leaves(result), jax.tree.leaves(again)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_vmapped_seed_equals_seed_alone(vmapped_result):
+    keys, result = vmapped_result
+    alone = jax.jit(make_train(SMALL))(keys[1])
+    for batched, single in zip(jax.tree.leaves(result), jax.tree.leaves(alone)):
+        np.testing.assert_allclose(batched[1], single, rtol=1e-4, atol=1e-5)
+
+
+def test_different_seeds_differ(vmapped_result):
+    _, result = vmapped_result
+    w = jax.tree.leaves(result.params)[-1]
+    assert not np.allclose(w[0], w[1]) and not np.allclose(w[1], w[2])
+    assert len(set(np.asarray(result.metrics["train_episodes"][:, 0]).tolist())) > 1
+
+
+def test_legacy_uint32_keys_work():
+    result = jax.jit(make_train(SMALL))(jax.random.PRNGKey(0))
+    assert result.metrics["eval_return"].shape == (4,)
+
+
+def test_eval_every_zero_reports_once_without_eval():
+    config = Config(**{**SMALL.__dict__, "eval_every": 0})
+    metrics = jax.jit(make_train(config))(jax.random.key(0)).metrics
+    assert "eval_return" not in metrics
+    assert metrics["loss"].shape == (1,) and metrics["final_eval_return"].shape == ()
+
+
+def test_learning_waits_for_warmup():
+    # The first report ends before warm-up does: no learning step, so no loss.
+    config = Config(**{**SMALL.__dict__, "warmup_steps": 600})
+    metrics = jax.jit(make_train(config))(jax.random.key(0)).metrics
+    assert np.isnan(metrics["loss"][0]) and np.all(np.isfinite(metrics["loss"][1:]))
+
+
+def test_replay_wraps_around_keeping_newest():
+    config = Config(num_frames=400, buffer_size=100, batch_size=16, warmup_steps=50,
+                    eval_every=0, hidden_sizes=(8,))
+    trainer = make_trainer(config, env=CounterEnv())
+    hparams = config.hyperparams()
+
+    @jax.jit
+    def run(key):
+        state = trainer.init(key, hparams)
+        return trainer.run_reports(state, jnp.arange(config.num_reports), hparams)[0]
+
+    buffer_state = run(jax.random.key(0)).buffer_state
+    assert bool(buffer_state.is_full) and int(buffer_state.current_index) == 0
+    experience = buffer_state.experience
+    np.testing.assert_array_equal(np.sort(experience.obs[0, :, 0]), np.arange(300, 400))
+    np.testing.assert_array_equal(experience.next_obs[0, :, 0], experience.obs[0, :, 0] + 1)
+    assert experience.obs.dtype == jnp.int32  # stored in its native dtype
+
+
+def test_evaluation_is_greedy():
+    env = OneStepProbe(terminate=False, rewarded_action=0)
+    env_params = ProbeParams(max_steps_in_episode=50)
+    network = make_q_network(SMALL, num_actions=2)
+    params = network.init(jax.random.key(0), jnp.ones((1,)))
+    last = sorted(params)[-1]
+    params[last] = {"w": jnp.zeros_like(params[last]["w"]), "b": jnp.array([1.0, 0.0])}
+    mean_return = jax.jit(lambda key: evaluate(key, params, network, env, env_params, 20))(
+        jax.random.key(0))
+    assert float(mean_return) == 50.0  # any random action would lose a reward
+
+
+def test_learning_step_stays_a_branch_under_vmap():
+    keys = jax.random.split(jax.random.key(0), 2)
+    jaxpr = str(jax.make_jaxpr(jax.vmap(make_train(SMALL)))(keys))
+    assert "cond[" in jaxpr
