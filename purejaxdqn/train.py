@@ -98,7 +98,8 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
 
     network = make_q_network(config, num_actions)
     buffer = fbx.make_item_buffer(
-        max_length=config.buffer_size, min_length=1, sample_batch_size=config.batch_size)
+        max_length=config.buffer_size, min_length=1, sample_batch_size=config.batch_size,
+        add_sequences=True)
     blocks_per_report = config.report_every // config.train_every
     # Block b (0-based) ends at frame (b + 1) * train_every; it learns once the buffer
     # holds warmup_steps transitions.
@@ -114,7 +115,7 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
                           jnp.float32(0.0), jnp.int32(0), key)
 
     def act(state: TrainState, key, hparams):
-        """One environment frame, epsilon-greedy, stored in the replay buffer."""
+        """One environment frame, epsilon-greedy; returns its transition."""
         act_key, env_key = jax.random.split(key)
         epsilon = epsilon_at(state.frame, hparams.eps_start, hparams.eps_end,
                              hparams.eps_decay_frames)
@@ -127,17 +128,18 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
                                 info["final_observation"])
         done = terminated | truncated
         episode_return = state.episode_return + reward
-        state = state._replace(
-            buffer_state=buffer.add(state.buffer_state, transition), env_state=env_state,
-            obs=obs, episode_return=jnp.where(done, 0.0, episode_return),
-            frame=state.frame + 1)
-        return state, (done, episode_return)
+        state = state._replace(env_state=env_state, obs=obs, frame=state.frame + 1,
+                               episode_return=jnp.where(done, 0.0, episode_return))
+        return state, (transition, done, episode_return)
 
     def block(state: TrainState, block_index, hparams):
         """`train_every` frames, then one learning step unless still warming up."""
         key, sample_key, *frame_keys = jax.random.split(state.key, 2 + config.train_every)
-        state, (done, returns) = jax.lax.scan(
-            lambda s, k: act(s, k, hparams), state._replace(key=key), jnp.stack(frame_keys))
+        state, (transitions, done, returns) = jax.lax.scan(
+            lambda s, k: act(s, k, hparams), state._replace(key=key), jnp.stack(frame_keys),
+            unroll=True)
+        # One write of the block's train_every transitions, then one sample.
+        state = state._replace(buffer_state=buffer.add(state.buffer_state, transitions))
         batch = buffer.sample(state.buffer_state, sample_key).experience
 
         def learn(nets):
