@@ -34,6 +34,13 @@ def run(config: Config, seed: int = 0, evaluate: bool = False) -> dict:
     q_values = jax.jit(network.apply)
     learn = jax.jit(lambda o, t, s, b: learn_step(o, t, s, b, hparams, network))
     replay = collections.deque(maxlen=config.buffer_size)
+    # Compile both jitted functions before the clock starts, as for the others.
+    dummy = Transition(np.zeros((config.batch_size, *obs.shape), np.float32),
+                       np.zeros(config.batch_size, np.int32),
+                       np.zeros(config.batch_size, np.float32),
+                       np.zeros(config.batch_size, bool),
+                       np.zeros((config.batch_size, *obs.shape), np.float32))
+    jax.block_until_ready((q_values(online, obs), learn(online, target, opt_state, dummy)))
 
     start = time.perf_counter()
     for frame in range(config.num_frames):

@@ -136,8 +136,7 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
         """`train_every` frames, then one learning step unless still warming up."""
         key, sample_key, *frame_keys = jax.random.split(state.key, 2 + config.train_every)
         state, (transitions, done, returns) = jax.lax.scan(
-            lambda s, k: act(s, k, hparams), state._replace(key=key), jnp.stack(frame_keys),
-            unroll=True)
+            lambda s, k: act(s, k, hparams), state._replace(key=key), jnp.stack(frame_keys))
         # One write of the block's train_every transitions, then one sample.
         state = state._replace(buffer_state=buffer.add(state.buffer_state, transitions))
         batch = buffer.sample(state.buffer_state, sample_key).experience

@@ -1,0 +1,191 @@
+"""Frames per second of the default 40,000-frame run against the number of seeds, beside
+this machine's compute ceiling for the same matmuls.
+
+    python benchmarks/fps.py                       # 1, 8, 64, 256 seeds, 3 runs each
+    python benchmarks/fps.py --seeds 1 8 64 --eval-every 0
+
+For each seed count: compile time (ahead of time, `lower().compile()`) apart from run
+time, the median of `--repeats` runs, XLA's memory estimate of the program, and bytes of
+replay per seed. The ceiling: the floating-point work of one frame is one acting forward
+pass, plus every `train_every` frames one learning step (online forward, target forward,
+backward); a plain jitted, vmapped scan of matmuls of exactly those shapes, timed the
+same way, gives the frames per second this machine could reach if nothing but those
+matmuls ran. Results go to benchmarks/results/<machine>.json and fps_vs_seeds.png.
+"""
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from purejaxdqn import Config, make_train, make_trainer
+from purejaxdqn.envs import resolve_env
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def layer_sizes(config: Config) -> list[int]:
+    env, env_params, num_actions = resolve_env(config.env_name)
+    obs_dim = int(np.prod(env.observation_space(env_params).shape))
+    return [obs_dim, *config.hidden_sizes, num_actions]
+
+
+def flops_per_frame(config: Config) -> float:
+    """Matmul FLOPs of one frame: acting forward + (learning step) / train_every."""
+    sizes = layer_sizes(config)
+    forward = 2 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))  # per example
+    # Backward: a weight gradient for every layer, an input gradient for all but the first.
+    backward = 2 * forward - 2 * sizes[0] * sizes[1]
+    learning = config.batch_size * (forward + forward + backward)  # online, target, grad
+    return forward + learning / config.train_every
+
+
+def make_ceiling(config: Config):
+    """A scan of exactly the trainer's matmuls, per seed, with nothing else around them."""
+    sizes = layer_sizes(config)
+    shapes = list(zip(sizes[:-1], sizes[1:]))
+
+    def forward(weights, x):
+        for w in weights:
+            x = x @ w
+        return x
+
+    def block(weights, x_act, x_batch):
+        for _ in range(config.train_every):
+            x_act = x_act + 1e-3 * forward(weights, x_act)[..., :1]
+        online = [x_batch]
+        for w in weights:
+            online.append(online[-1] @ w)
+        target = forward(weights, x_batch)
+        grad_out = online[-1] - target
+        new_weights = list(weights)
+        for i in reversed(range(len(weights))):
+            new_weights[i] = weights[i] - 1e-6 * (online[i].T @ grad_out)
+            if i > 0:
+                grad_out = grad_out @ weights[i].T
+        return new_weights, x_act
+
+    def run(key):
+        keys = jax.random.split(key, len(shapes) + 2)
+        weights = [0.1 * jax.random.normal(k, s) for k, s in zip(keys, shapes)]
+        x_act = jax.random.normal(keys[-2], (sizes[0],))
+        x_batch = jax.random.normal(keys[-1], (config.batch_size, sizes[0]))
+
+        def body(carry, _):
+            weights, x_act = carry
+            return block(weights, x_act, x_batch), None
+
+        (weights, x_act), _ = jax.lax.scan(body, (weights, x_act), None,
+                                           length=config.num_frames // config.train_every)
+        return sum(jnp.sum(w) for w in weights) + jnp.sum(x_act)
+
+    return run
+
+
+def time_program(fn, num_seeds: int, repeats: int) -> dict:
+    """Compile ahead of time, then run `repeats` times; median run time."""
+    keys = jax.random.split(jax.random.key(0), num_seeds)
+    program = jax.jit(jax.vmap(fn))
+    start = time.perf_counter()
+    compiled = program.lower(keys).compile()
+    compile_s = time.perf_counter() - start
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(compiled(keys))
+        runs.append(time.perf_counter() - start)
+    memory = compiled.memory_analysis()
+    peak = None if memory is None else int(
+        memory.argument_size_in_bytes + memory.output_size_in_bytes
+        + memory.temp_size_in_bytes)
+    return {"compile_s": compile_s, "run_s": statistics.median(runs), "runs_s": runs,
+            "xla_memory_bytes": peak}
+
+
+def replay_bytes_per_seed(config: Config) -> int:
+    trainer = make_trainer(config)
+    state = jax.eval_shape(trainer.init, jax.random.key(0), config.hyperparams())
+    return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state.buffer_state))
+
+
+def machine_name() -> str:
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        import os
+        return f"cpu-{os.cpu_count()}cores-{platform.machine()}"
+    return device.device_kind.lower().replace(" ", "-")
+
+
+def plot(path: Path, rows: list[dict], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seeds = [r["num_seeds"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(seeds, [r["frames_per_second"] for r in rows], "o-", label="purejaxdqn")
+    ax.plot(seeds, [r["ceiling_frames_per_second"] for r in rows], "s--",
+            label="matmul ceiling")
+    ax.set(xscale="log", yscale="log", xlabel="seeds (vmapped)",
+           ylabel="frames per second, all seeds", title=title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 8, 64, 256])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--eval-every", type=int, default=Config.eval_every,
+                        help="0 turns periodic evaluation off")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results file (default: benchmarks/results/<machine>.json)")
+    args = parser.parse_args()
+
+    config = Config(eval_every=args.eval_every)
+    machine = machine_name()
+    rows = []
+    for num_seeds in args.seeds:
+        ours = time_program(make_train(config), num_seeds, args.repeats)
+        ceiling = time_program(make_ceiling(config), num_seeds, args.repeats)
+        frames = num_seeds * config.num_frames
+        row = {"num_seeds": num_seeds, **ours,
+               "frames_per_second": frames / ours["run_s"],
+               "ceiling_frames_per_second": frames / ceiling["run_s"],
+               "ceiling_compile_s": ceiling["compile_s"]}
+        row["fraction_of_ceiling"] = row["frames_per_second"] / row["ceiling_frames_per_second"]
+        rows.append(row)
+        print(f"{num_seeds:5d} seeds: compile {row['compile_s']:.2f} s, run {row['run_s']:.2f} s,"
+              f" {row['frames_per_second']:,.0f} frames/s, ceiling "
+              f"{row['ceiling_frames_per_second']:,.0f} ({row['fraction_of_ceiling']:.0%}),"
+              f" XLA memory {row['xla_memory_bytes'] / 2**20:,.0f} MiB", flush=True)
+
+    result = {
+        "machine": machine, "device": str(jax.devices()[0].device_kind),
+        "jax": jax.__version__, "eval_every": config.eval_every,
+        "num_frames": config.num_frames,
+        "flops_per_frame": flops_per_frame(config),
+        "replay_bytes_per_seed": replay_bytes_per_seed(config), "rows": rows,
+        "command": "python benchmarks/fps.py " + " ".join(
+            ["--seeds", *map(str, args.seeds), "--repeats", str(args.repeats),
+             "--eval-every", str(args.eval_every)]),
+    }
+    out = args.out or RESULTS / f"{machine}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    plot(out.with_name("fps_vs_seeds.png"), rows, f"{machine}, eval_every={config.eval_every}")
+    print(f"flops/frame {result['flops_per_frame']:,.0f}; replay "
+          f"{result['replay_bytes_per_seed'] / 2**20:.2f} MiB per seed; wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
