@@ -32,7 +32,7 @@ def run(config: Config, seed: int = 0, evaluate: bool = False) -> dict:
     target = online
     opt_state = make_optimizer(hparams.learning_rate, hparams.max_grad_norm).init(online)
     q_values = jax.jit(network.apply)
-    learn = jax.jit(lambda o, t, s, b: learn_step(o, t, s, b, hparams, network))
+    learn = jax.jit(lambda o, t, s, b, n: learn_step(o, t, s, b, n, hparams, network, config))
     replay = collections.deque(maxlen=config.buffer_size)
     # Compile both jitted functions before the clock starts, as for the others.
     dummy = Transition(np.zeros((config.batch_size, *obs.shape), np.float32),
@@ -40,7 +40,8 @@ def run(config: Config, seed: int = 0, evaluate: bool = False) -> dict:
                        np.zeros(config.batch_size, np.float32),
                        np.zeros(config.batch_size, bool),
                        np.zeros((config.batch_size, *obs.shape), np.float32))
-    jax.block_until_ready((q_values(online, obs), learn(online, target, opt_state, dummy)))
+    jax.block_until_ready((q_values(online, obs), learn(online, target, opt_state, dummy, 1)))
+    learn_steps = 0
 
     start = time.perf_counter()
     for frame in range(config.num_frames):
@@ -61,7 +62,8 @@ def run(config: Config, seed: int = 0, evaluate: bool = False) -> dict:
             batch = Transition(*(np.asarray(x) for x in zip(*sample)))
             batch = batch._replace(action=batch.action.astype(np.int32),
                                    reward=batch.reward.astype(np.float32))
-            online, target, opt_state, _ = learn(online, target, opt_state, batch)
+            learn_steps += 1
+            online, target, opt_state, _ = learn(online, target, opt_state, batch, learn_steps)
     jax.block_until_ready(online)
     seconds = time.perf_counter() - start
     result = {"frames_per_second": config.num_frames / seconds, "run_s": seconds}

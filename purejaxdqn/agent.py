@@ -24,7 +24,8 @@ class Transition(NamedTuple):
 
 
 def make_q_network(config: Config, num_actions: int | None = None) -> hk.Transformed:
-    """Haiku MLP from vector observations (any dtype) to `num_actions` Q-values.
+    """Haiku MLP from vector observations (any dtype) to `num_actions` Q-values, with a
+    dueling head (value + advantage - mean advantage) if `config.dueling`.
 
     `num_actions` defaults to that of `config.env_name`.
     """
@@ -35,7 +36,13 @@ def make_q_network(config: Config, num_actions: int | None = None) -> hk.Transfo
 
     def q_values(obs):
         # Observations are stored in their native dtype; cast here, where they are used.
-        return hk.nets.MLP([*config.hidden_sizes, num_actions])(obs.astype(jnp.float32))
+        x = obs.astype(jnp.float32)
+        if not config.dueling:
+            return hk.nets.MLP([*config.hidden_sizes, num_actions])(x)
+        torso = hk.nets.MLP(config.hidden_sizes, activate_final=True)(x)
+        value = hk.Linear(1, name="value")(torso)
+        advantage = hk.Linear(num_actions, name="advantage")(torso)
+        return value + advantage - jnp.mean(advantage, axis=-1, keepdims=True)
 
     return hk.without_apply_rng(hk.transform(q_values))
 
@@ -62,13 +69,27 @@ class LearnStats(NamedTuple):
     q_value: chex.Array
 
 
-def td_loss(online_params, target_params, batch: Transition, gamma, network: hk.Transformed):
-    """Mean Huber loss of the Q-learning TD errors of a batch, and its `LearnStats`."""
-    q_tm1 = network.apply(online_params, batch.obs)
+LOSSES = {"huber": lambda td: rlax.huber_loss(td, 1.0), "mse": rlax.l2_loss}
+
+
+def td_loss(online_params, target_params, batch: Transition, gamma, network: hk.Transformed,
+            config: Config):
+    """Mean loss (`config.loss`) of the TD errors of a batch, and its `LearnStats`.
+
+    TD errors are `rlax.q_learning`'s, or `rlax.double_q_learning`'s if `config.double_q`.
+    """
     q_t = network.apply(target_params, batch.next_obs)
     discount_t = gamma * (1.0 - batch.terminal.astype(jnp.float32))
-    td_error = jax.vmap(rlax.q_learning)(q_tm1, batch.action, batch.reward, discount_t, q_t)
-    loss = jnp.mean(rlax.huber_loss(td_error, 1.0))
+    if config.double_q:
+        # One forward pass of the online network over obs and next_obs together.
+        both = network.apply(online_params, jnp.concatenate([batch.obs, batch.next_obs]))
+        q_tm1, q_t_selector = jnp.split(both, 2)
+        td_error = jax.vmap(rlax.double_q_learning)(
+            q_tm1, batch.action, batch.reward, discount_t, q_t, q_t_selector)
+    else:
+        q_tm1 = network.apply(online_params, batch.obs)
+        td_error = jax.vmap(rlax.q_learning)(q_tm1, batch.action, batch.reward, discount_t, q_t)
+    loss = jnp.mean(LOSSES[config.loss](td_error))
     q_taken = jnp.take_along_axis(q_tm1, batch.action[:, None], axis=-1)
     return loss, LearnStats(loss, jnp.mean(jnp.abs(td_error)), jnp.mean(q_taken))
 
@@ -78,15 +99,26 @@ def make_optimizer(learning_rate, max_grad_norm) -> optax.GradientTransformation
     return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
 
 
-def learn_step(online_params, target_params, opt_state, batch, hparams, network):
-    """One gradient step on `batch`, then the soft target update.
+def update_target(online_params, target_params, learn_steps, tau, config: Config):
+    """Soft update by `tau`, or a copy every `config.target_update_period` learning steps
+    (`learn_steps` counts them, this one included)."""
+    if config.target_update_period:
+        return optax.periodic_update(online_params, target_params, learn_steps,
+                                     config.target_update_period)
+    return optax.incremental_update(online_params, target_params, tau)
+
+
+def learn_step(online_params, target_params, opt_state, batch, learn_steps, hparams,
+               network, config: Config):
+    """One gradient step on `batch`, then the target update (see `update_target`).
 
     Returns the new (online_params, target_params, opt_state) and `LearnStats`.
     """
     grads, stats = jax.grad(td_loss, has_aux=True)(
-        online_params, target_params, batch, hparams.gamma, network)
+        online_params, target_params, batch, hparams.gamma, network, config)
     optimizer = make_optimizer(hparams.learning_rate, hparams.max_grad_norm)
     updates, opt_state = optimizer.update(grads, opt_state, online_params)
     online_params = optax.apply_updates(online_params, updates)
-    target_params = optax.incremental_update(online_params, target_params, hparams.tau)
+    target_params = update_target(online_params, target_params, learn_steps, hparams.tau,
+                                  config)
     return online_params, target_params, opt_state, stats

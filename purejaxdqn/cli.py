@@ -1,4 +1,5 @@
-"""`purejaxdqn train`: train many seeds in one program, print a summary, write the results."""
+"""`purejaxdqn train` / `purejaxdqn sweep`: train many seeds (and hyperparameter settings) in
+one program, print a summary, write the results."""
 
 import argparse
 import dataclasses
@@ -9,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from purejaxdqn.config import Config
+from purejaxdqn.config import TRACED_FIELDS, Config
 from purejaxdqn.stats import bootstrap_ci, summarize
-from purejaxdqn.train import report_frames, train_seeds
+from purejaxdqn.sweep import sweep
+from purejaxdqn.train import check_num_seeds, report_frames, train_seeds
 
 FIELD_HELP = {
     "num_frames": "environment frames per seed",
@@ -32,6 +34,10 @@ FIELD_HELP = {
     "final_eval_episodes": "episodes in the final greedy evaluation",
     "env_name": "gymnax environment id",
     "bootstrap_on_truncation": "bootstrap from the final observation at time limits",
+    "double_q": "double Q-learning (online network selects, target evaluates)",
+    "dueling": "dueling network head",
+    "loss": "TD loss: huber or mse",
+    "target_update_period": "0: soft target update by tau; K: copy every K learning steps",
 }
 
 
@@ -60,19 +66,41 @@ def config_from_args(args) -> Config:
     return Config(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Config)})
 
 
+def _grid_entry(text: str) -> tuple[str, list[float]]:
+    field, _, values = text.partition("=")
+    try:
+        return field.strip(), [float(v) for v in values.split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected FIELD=v1,v2,..., got {text!r}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="purejaxdqn", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser(
         "train", help="train seeds in parallel and report final greedy returns",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    train.add_argument("--num-seeds", type=int, default=16, help="independent seeds, vmapped")
-    train.add_argument("--seed", type=int, default=0, help="master seed; seed i uses key i of its split")
-    train.add_argument("--out", type=Path, default=None,
-                       help="directory for metrics.npz, summary.json, params.npz and "
-                            "learning_curve.png (must not hold a previous run)")
-    add_config_flags(train)
+    grid = commands.add_parser(
+        "sweep", help="train every setting of a hyperparameter grid x seeds in one program",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    grid.add_argument("--grid", type=_grid_entry, action="append", required=True,
+                      metavar="FIELD=V1,V2,...",
+                      help=f"values of one traced hyperparameter; repeat for a grid. "
+                           f"Fields: {', '.join(TRACED_FIELDS)}")
+    for command in (train, grid):
+        command.add_argument("--num-seeds", type=int, default=16,
+                             help="independent seeds, vmapped")
+        command.add_argument("--seed", type=int, default=0,
+                             help="master seed; seed i uses key i of its split")
+        command.add_argument("--out", type=Path, default=None,
+                             help="directory for the results (must not hold a previous run)")
+        add_config_flags(command)
     return parser
+
+
+def check_out(out: Path | None) -> None:
+    if out is not None and out.exists() and any(out.iterdir()):
+        raise ValueError(f"--out {out} is not empty; choose a new directory")
 
 
 def _format(stat: dict) -> str:
@@ -81,10 +109,8 @@ def _format(stat: dict) -> str:
 
 def run_train(args) -> dict:
     config = config_from_args(args)
-    if args.num_seeds <= 0:
-        raise ValueError(f"--num-seeds must be an integer > 0, got {args.num_seeds}")
-    if args.out is not None and args.out.exists() and any(args.out.iterdir()):
-        raise ValueError(f"--out {args.out} is not empty; choose a new directory")
+    check_num_seeds(args.num_seeds)
+    check_out(args.out)
 
     timings = {}
     result = train_seeds(config, args.num_seeds, args.seed, timings=timings)
@@ -144,11 +170,63 @@ def plot_learning_curve(path: Path, frames, eval_return, title: str) -> None:
     plt.close(fig)
 
 
+def run_sweep(args) -> list[dict]:
+    config = config_from_args(args)
+    check_num_seeds(args.num_seeds)
+    check_out(args.out)
+    grid = dict(args.grid)
+    timings = {}
+    result = sweep(config, grid, args.num_seeds, args.seed, timings=timings)
+    final = np.asarray(result.metrics["final_eval_return"])  # (configs, seeds)
+    rows = [{"setting": setting, **summarize(returns)}
+            for setting, returns in zip(result.configs, final)]
+    rows.sort(key=lambda row: -row["iqm"]["value"])
+    frames = final.size * config.num_frames
+    print(f"{config.env_name}: {len(rows)} settings x {args.num_seeds} seeds x "
+          f"{config.num_frames:,} frames; final greedy return, 95% bootstrap CI")
+    print(f"{'setting':<40} {'IQM':>22} {'mean':>22}")
+    for row in rows:
+        setting = " ".join(f"{k}={v:g}" for k, v in row["setting"].items())
+        print(f"{setting:<40} {_format(row['iqm']):>22} {_format(row['mean']):>22}")
+    print(f"compile {timings['compile_s']:.1f} s, run {timings['run_s']:.1f} s, "
+          f"{frames / timings['run_s']:,.0f} frames/s across all runs")
+    if args.out is not None:
+        args.out.mkdir(parents=True)
+        metrics = {name: np.asarray(value) for name, value in result.metrics.items()}
+        np.savez(args.out / "metrics.npz", frames=report_frames(config), **metrics)
+        summary = {"config": dataclasses.asdict(config), "grid": grid,
+                   "num_seeds": args.num_seeds, "seed": args.seed, "ranked": rows, **timings}
+        (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        plot_ranking(args.out / "sweep.png", rows, config.env_name)
+        print(f"wrote {args.out}/")
+    return rows
+
+
+def plot_ranking(path: Path, rows: list[dict], title: str) -> None:
+    """Settings ranked by IQM of the final greedy return, with 95% CIs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [" ".join(f"{k}={v:g}" for k, v in r["setting"].items()) for r in rows]
+    iqm = np.array([r["iqm"]["value"] for r in rows])
+    err = np.array([[r["iqm"]["value"] - r["iqm"]["ci_low"],
+                     r["iqm"]["ci_high"] - r["iqm"]["value"]] for r in rows]).T
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 1.5))
+    ax.barh(np.arange(len(rows)), iqm, xerr=err, capsize=3)
+    ax.set_yticks(np.arange(len(rows)), labels)
+    ax.invert_yaxis()
+    ax.set(xlabel="IQM of final greedy return (95% CI)", title=title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "train":
-            run_train(args)
+        {"train": run_train, "sweep": run_sweep}[args.command](args)
     except ValueError as error:
         print(f"purejaxdqn: error: {error}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ class HyperParams(NamedTuple):
 
 
 TRACED_FIELDS = HyperParams._fields
+LOSSES = ("huber", "mse")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +48,10 @@ class Config:
     final_eval_episodes: int = 10
     env_name: str = "CartPole-v1"
     bootstrap_on_truncation: bool = True
+    double_q: bool = False           # rlax.double_q_learning: online net selects, target evaluates
+    dueling: bool = False            # value + advantage - mean advantage head
+    loss: str = "huber"              # "huber" (delta 1) or "mse" (0.5 * td^2)
+    target_update_period: int = 0    # 0: soft update by tau each learning step; K: copy every K
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
@@ -102,8 +107,11 @@ def _validate(c: Config) -> None:
         _require(_is_number(value) and value > 0, field, "a number > 0", value)
     _require(len(c.hidden_sizes) > 0 and all(_is_int(h) and h > 0 for h in c.hidden_sizes),
              "hidden_sizes", "a non-empty tuple of integers > 0", c.hidden_sizes)
-    _require(isinstance(c.bootstrap_on_truncation, bool), "bootstrap_on_truncation",
-             "a bool", c.bootstrap_on_truncation)
+    for field in ("bootstrap_on_truncation", "double_q", "dueling"):
+        _require(isinstance(getattr(c, field), bool), field, "a bool", getattr(c, field))
+    _require(c.loss in LOSSES, "loss", f"one of {LOSSES}", c.loss)
+    _require(_is_int(c.target_update_period) and c.target_update_period >= 0,
+             "target_update_period", "an integer >= 0", c.target_update_period)
     _require(isinstance(c.env_name, str), "env_name", "a string", c.env_name)
 
 

@@ -142,7 +142,8 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
         batch = buffer.sample(state.buffer_state, sample_key).experience
 
         def learn(nets):
-            *nets, stats = learn_step(*nets, batch, hparams, network)
+            learn_steps = block_index - first_learning_block + 1  # this one included
+            *nets, stats = learn_step(*nets, batch, learn_steps, hparams, network, config)
             return tuple(nets), stats
 
         def skip(nets):
@@ -221,14 +222,23 @@ def train_seeds(config: Config, num_seeds: int, seed: int = 0, env=None, env_par
     Seed i uses key i of `jax.random.split(jax.random.key(seed), num_seeds)`. If
     `timings` is a dict, it receives `compile_s` and `run_s` (wall-clock seconds).
     """
+    check_num_seeds(num_seeds)
+    train = jax.jit(jax.vmap(make_train(config, env, env_params)))
+    return compile_and_run(train, (jax.random.split(jax.random.key(seed), num_seeds),), timings)
+
+
+def check_num_seeds(num_seeds) -> None:
     if not isinstance(num_seeds, int) or isinstance(num_seeds, bool) or num_seeds <= 0:
         raise ValueError(f"num_seeds must be an integer > 0, got {num_seeds!r}")
-    train = jax.jit(jax.vmap(make_train(config, env, env_params)))
-    keys = jax.random.split(jax.random.key(seed), num_seeds)
+
+
+def compile_and_run(program, args: tuple, timings: dict | None = None):
+    """Compile the jitted `program` ahead of time, then run it on `args`; if `timings` is
+    a dict, record `compile_s` and `run_s` (wall-clock seconds) in it."""
     start = time.perf_counter()
-    compiled = train.lower(keys).compile()
+    compiled = program.lower(*args).compile()
     compiled_at = time.perf_counter()
-    result = jax.block_until_ready(compiled(keys))
+    result = jax.block_until_ready(compiled(*args))
     if timings is not None:
         timings["compile_s"] = compiled_at - start
         timings["run_s"] = time.perf_counter() - compiled_at

@@ -7,7 +7,7 @@ import pytest
 
 from purejaxdqn import Config
 from purejaxdqn.agent import (Transition, epsilon_at, learn_step, make_optimizer,
-                              make_q_network, select_action, td_loss)
+                              make_q_network, select_action, td_loss, update_target)
 
 CONFIG = Config(hidden_sizes=(8,))
 
@@ -41,16 +41,27 @@ def batch_and_params():
     return network, batch, online, target
 
 
-def test_td_loss_matches_numpy(batch_and_params):
+@pytest.mark.parametrize("double_q", [False, True])
+@pytest.mark.parametrize("loss_name", ["huber", "mse"])
+def test_td_loss_matches_numpy(batch_and_params, double_q, loss_name):
     network, batch, online, target = batch_and_params
+    config = Config(hidden_sizes=(8,), double_q=double_q, loss=loss_name)
     gamma = 0.9
     q_tm1, q_t = numpy_q(online, batch.obs), numpy_q(target, batch.next_obs)
-    target_tm1 = batch.reward + gamma * (1.0 - batch.terminal) * q_t.max(axis=1)
+    if double_q:  # the online network picks the action, the target network values it
+        next_action = numpy_q(online, batch.next_obs).argmax(axis=1)
+        assert np.any(next_action != q_t.argmax(axis=1))  # the two rules differ here
+        bootstrap = q_t[np.arange(4), next_action]
+    else:
+        bootstrap = q_t.max(axis=1)
+    target_tm1 = batch.reward + gamma * (1.0 - batch.terminal) * bootstrap
     td = target_tm1 - q_tm1[np.arange(4), batch.action]
     assert np.abs(td).max() > 1.0 and np.abs(td).min() < 1.0  # both Huber regimes
 
-    loss, stats = td_loss(online, target, jax.tree.map(jnp.asarray, batch), gamma, network)
-    np.testing.assert_allclose(loss, numpy_huber(td).mean(), rtol=1e-5)
+    loss, stats = td_loss(online, target, jax.tree.map(jnp.asarray, batch), gamma, network,
+                          config)
+    expected = numpy_huber(td) if loss_name == "huber" else 0.5 * td**2
+    np.testing.assert_allclose(loss, expected.mean(), rtol=1e-5)
     np.testing.assert_allclose(stats.abs_td_error, np.abs(td).mean(), rtol=1e-5)
     np.testing.assert_allclose(stats.q_value, q_tm1[np.arange(4), batch.action].mean(),
                                rtol=1e-5)
@@ -60,14 +71,40 @@ def test_learn_step_moves_target_by_tau(batch_and_params):
     network, batch, online, target = batch_and_params
     hparams = CONFIG.hyperparams()._replace(tau=jnp.float32(0.25))
     opt_state = make_optimizer(hparams.learning_rate, hparams.max_grad_norm).init(online)
-    new_online, new_target, _, stats = jax.jit(learn_step, static_argnums=5)(
-        online, target, opt_state, batch, hparams, network)
+    new_online, new_target, _, stats = jax.jit(learn_step, static_argnums=(6, 7))(
+        online, target, opt_state, batch, 1, hparams, network, CONFIG)
     for o, t_old, t_new, o_old in zip(*map(jax.tree.leaves, (new_online, target,
                                                                new_target, online))):
         np.testing.assert_allclose(t_new, 0.25 * o + 0.75 * t_old, rtol=1e-5, atol=1e-7)
         assert not np.allclose(o, o_old)  # the online params did learn
-    loss_after, _ = td_loss(new_online, target, batch, hparams.gamma, network)
+    loss_after, _ = td_loss(new_online, target, batch, hparams.gamma, network, CONFIG)
     assert loss_after < stats.loss
+
+
+@pytest.mark.parametrize("learn_steps, copied", [(1, False), (2, False), (3, True), (6, True)])
+def test_hard_target_update_copies_every_period(batch_and_params, learn_steps, copied):
+    _, _, online, target = batch_and_params
+    config = Config(target_update_period=3)
+    new_target = jax.jit(update_target, static_argnums=4)(online, target, learn_steps, 0.5,
+                                                          config)
+    expected = online if copied else target
+    for got, want in zip(jax.tree.leaves(new_target), jax.tree.leaves(expected)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_dueling_head_is_value_plus_centred_advantage():
+    config = Config(hidden_sizes=(8, 8), dueling=True)
+    network = make_q_network(config, num_actions=3)
+    obs = jax.random.normal(jax.random.key(3), (5, 4))
+    params = network.init(jax.random.key(4), obs)
+    assert set(params) == {"mlp/~/linear_0", "mlp/~/linear_1", "value", "advantage"}
+    torso = np.asarray(obs, np.float64)
+    for name in ("mlp/~/linear_0", "mlp/~/linear_1"):
+        torso = np.maximum(torso @ params[name]["w"] + params[name]["b"], 0.0)
+    value = torso @ params["value"]["w"] + params["value"]["b"]
+    advantage = torso @ params["advantage"]["w"] + params["advantage"]["b"]
+    expected = value + advantage - advantage.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(network.apply(params, obs), expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("frame, expected", [(0, 1.0), (5_000, 0.7625), (10_000, 0.525),

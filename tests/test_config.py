@@ -35,6 +35,9 @@ from tests.probe_envs import ContinuousProbe
     ({"hidden_sizes": ()}, "Config.hidden_sizes must be a non-empty tuple"),
     ({"hidden_sizes": (64, 0)}, "Config.hidden_sizes must be a non-empty tuple"),
     ({"bootstrap_on_truncation": "yes"}, "Config.bootstrap_on_truncation must be a bool"),
+    ({"double_q": 1}, "Config.double_q must be a bool"),
+    ({"loss": "l1"}, "Config.loss must be one of ('huber', 'mse')"),
+    ({"target_update_period": -1}, "Config.target_update_period must be an integer >= 0"),
 ])
 def test_bad_config_is_refused(overrides, message):
     with pytest.raises(ValueError) as error:
@@ -48,7 +51,8 @@ def test_defaults_are_the_tutorials():
         train_every=4, gamma=0.99, tau=0.01, learning_rate=3e-4, max_grad_norm=10.0,
         eps_start=1.0, eps_end=0.05, eps_decay_frames=20_000, hidden_sizes=(128, 128),
         eval_every=2_000, eval_episodes=5, final_eval_episodes=10, env_name="CartPole-v1",
-        bootstrap_on_truncation=True)
+        bootstrap_on_truncation=True, double_q=False, dueling=False, loss="huber",
+        target_update_period=0)
 
 
 def test_config_is_immutable():
