@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
                       metavar="FIELD=V1,V2,...",
                       help=f"values of one traced hyperparameter; repeat for a grid. "
                            f"Fields: {', '.join(TRACED_FIELDS)}")
+    train.add_argument("--segment-frames", type=int, default=0,
+                       help="run in segments of this many frames (a multiple of "
+                            "--eval-every), checkpointing to --out after each and showing "
+                            "progress; 0: one program, no checkpoints")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the checkpoint in --out (same flags as the "
+                            "interrupted command)")
     for command in (train, grid):
         command.add_argument("--num-seeds", type=int, default=16,
                              help="independent seeds, vmapped")
@@ -110,17 +118,22 @@ def _format(stat: dict) -> str:
 def run_train(args) -> dict:
     config = config_from_args(args)
     check_num_seeds(args.num_seeds)
-    check_out(args.out)
-
     timings = {}
-    result = train_seeds(config, args.num_seeds, args.seed, timings=timings)
+    if args.segment_frames or args.resume:
+        if args.out is None:
+            raise ValueError("--segment-frames and --resume need --out DIR for checkpoints")
+        if not args.resume:
+            check_out(args.out)
+        result = train_with_progress(config, args, timings)
+    else:
+        check_out(args.out)
+        result = train_seeds(config, args.num_seeds, args.seed, timings=timings)
     metrics = {name: np.asarray(value) for name, value in result.metrics.items()}
     final = metrics["final_eval_return"]
     total_frames = args.num_seeds * config.num_frames
     summary = {
         "config": dataclasses.asdict(config), "num_seeds": args.num_seeds, "seed": args.seed,
-        "final_eval_return": summarize(final),
-        "compile_s": timings["compile_s"], "run_s": timings["run_s"],
+        "final_eval_return": summarize(final), **timings,
         "frames_per_second": total_frames / timings["run_s"],
     }
     print(f"{config.env_name}: {args.num_seeds} seeds x {config.num_frames:,} frames")
@@ -128,13 +141,35 @@ def run_train(args) -> dict:
           f"(95% bootstrap CI):")
     for name in ("mean", "median", "iqm"):
         print(f"  {name:>6}: {_format(summary['final_eval_return'][name])}")
-    print(f"compile {timings['compile_s']:.1f} s, run {timings['run_s']:.1f} s, "
+    compile_s = (f"compile {timings['compile_s']:.1f} s, run" if "compile_s" in timings
+                 else "wall time, compiles included,")
+    print(f"{compile_s} {timings['run_s']:.1f} s, "
           f"{summary['frames_per_second']:,.0f} frames/s across all seeds")
 
     if args.out is not None:
         write_outputs(args.out, config, result.params, metrics, summary)
         print(f"wrote {args.out}/")
     return summary
+
+
+def train_with_progress(config: Config, args, timings: dict):
+    """The resumable runner, with a progress bar fed at segment boundaries."""
+    from tqdm import tqdm
+
+    from purejaxdqn.runner import train_resumable
+
+    start = time.perf_counter()
+    with tqdm(total=config.num_frames, unit="frame", unit_scale=True,
+              desc=f"{args.num_seeds} seeds", disable=None) as bar:
+        def on_segment(frames_done: int, metrics: dict) -> None:
+            bar.update(frames_done - bar.n)
+            if "eval_return" in metrics:
+                bar.set_postfix(eval_return=f"{np.mean(metrics['eval_return'][:, -1]):.1f}")
+
+        result = train_resumable(config, args.num_seeds, args.out, args.segment_frames,
+                                 args.seed, args.resume, on_segment)
+    timings["run_s"] = time.perf_counter() - start
+    return result
 
 
 def write_outputs(out: Path, config: Config, params, metrics: dict, summary: dict) -> None:

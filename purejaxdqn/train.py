@@ -224,7 +224,23 @@ def train_seeds(config: Config, num_seeds: int, seed: int = 0, env=None, env_par
     """
     check_num_seeds(num_seeds)
     train = jax.jit(jax.vmap(make_train(config, env, env_params)))
-    return compile_and_run(train, (jax.random.split(jax.random.key(seed), num_seeds),), timings)
+    keys, num_padded = shard_seeds(jax.random.split(jax.random.key(seed), num_seeds))
+    result = compile_and_run(train, (keys,), timings)
+    return jax.tree.map(lambda x: x[:num_seeds], result) if num_padded else result
+
+
+def shard_seeds(keys: chex.Array):
+    """Place a vector of seed keys split across all devices (all hosts' under
+    `jax.distributed`), padded with extra seeds up to a multiple of the device count, so
+    that jit runs each device's seeds on that device (SPMD). Returns (keys, padding)."""
+    devices = jax.devices()
+    padding = -len(keys) % len(devices)
+    if padding:
+        extra = jax.random.split(jax.random.fold_in(keys[0], 1), padding)
+        keys = jnp.concatenate([keys, extra])
+    sharding = jax.sharding.NamedSharding(jax.sharding.Mesh(np.array(devices), ("seeds",)),
+                                          jax.sharding.PartitionSpec("seeds"))
+    return jax.device_put(keys, sharding), padding
 
 
 def check_num_seeds(num_seeds) -> None:

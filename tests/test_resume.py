@@ -1,0 +1,88 @@
+"""A run killed with SIGKILL mid-way and resumed ends bitwise identical to an
+uninterrupted one; checkpoints are atomic."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from purejaxdqn import Config
+from purejaxdqn.runner import CHECKPOINT, KILL_AFTER_ENV, segment_reports_for
+
+FLAGS = ["--num-seeds", "2", "--num-frames", "1600", "--eval-every", "200",
+         "--warmup-steps", "100", "--buffer-size", "1000", "--batch-size", "32",
+         "--hidden-sizes", "16", "--segment-frames", "400", "--seed", "3"]
+
+
+def train(out, *extra, kill_after=None):
+    env = {k: v for k, v in os.environ.items() if k != KILL_AFTER_ENV}
+    if kill_after:
+        env[KILL_AFTER_ENV] = str(kill_after)
+    return subprocess.run([sys.executable, "-m", "purejaxdqn.cli", "train", *FLAGS,
+                           "--out", str(out), *extra],
+                          capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_killed_and_resumed_run_is_bitwise_identical(tmp_path):
+    whole = train(tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr
+
+    killed = train(tmp_path / "resumed", kill_after=2)
+    assert killed.returncode == -signal.SIGKILL
+    with np.load(tmp_path / "resumed" / CHECKPOINT) as checkpoint:
+        assert int(checkpoint["next_report"]) == 4  # 2 segments of 2 reports were kept
+    assert not (tmp_path / "resumed" / "summary.json").exists()
+
+    resumed = train(tmp_path / "resumed", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    for name in ("params.npz", "metrics.npz"):
+        a, b = np.load(tmp_path / "whole" / name), np.load(tmp_path / "resumed" / name)
+        assert a.files == b.files
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{name}:{key}")
+
+
+def test_resume_refuses_another_runs_checkpoint(tmp_path):
+    assert train(tmp_path, kill_after=1).returncode == -signal.SIGKILL
+    done = subprocess.run([sys.executable, "-m", "purejaxdqn.cli", "train", *FLAGS,
+                           "--gamma", "0.9", "--out", str(tmp_path), "--resume"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and "checkpoint" in done.stderr and "another run" in done.stderr
+    done = subprocess.run([sys.executable, "-m", "purejaxdqn.cli", "train", *FLAGS,
+                           "--out", str(tmp_path / "empty"), "--resume"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and "no checkpoint" in done.stderr
+
+
+@pytest.mark.parametrize("segment_frames", [0, -500, 300, 2_500, 12_000])
+def test_segments_must_be_whole_reports_dividing_the_run(segment_frames):
+    config = Config(num_frames=6_000, eval_every=500, warmup_steps=100)
+    assert segment_reports_for(config, 1_500) == 3
+    with pytest.raises(ValueError, match="segment_frames must be a multiple of eval_every"):
+        segment_reports_for(config, segment_frames)
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    from purejaxdqn import runner
+
+    state = {"w": np.arange(3.0), "key": jax.random.key(1)}
+    path = tmp_path / CHECKPOINT
+    runner.save_checkpoint(path, state, {"loss": np.ones((1, 2))}, 2, {"a": 1})
+    before = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(runner.np, "savez", crash)
+    with pytest.raises(OSError):
+        runner.save_checkpoint(path, state, {"loss": np.zeros((1, 2))}, 3, {"a": 1})
+    assert path.read_bytes() == before  # the last good checkpoint is untouched
+    restored, metrics, next_report = runner.load_checkpoint(path, state, {"a": 1})
+    assert next_report == 2 and metrics["loss"].shape == (1, 2)
+    np.testing.assert_array_equal(restored["w"], state["w"])
+    np.testing.assert_array_equal(jax.random.key_data(restored["key"]),
+                                  jax.random.key_data(state["key"]))
