@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from purejaxdqn.config import TRACED_FIELDS, Config
+from purejaxdqn.runs import evaluate_run, load_metrics, write_curves_csv
 from purejaxdqn.stats import bootstrap_ci, summarize
 from purejaxdqn.sweep import sweep
 from purejaxdqn.train import check_num_seeds, report_frames, train_seeds
@@ -88,6 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
                       metavar="FIELD=V1,V2,...",
                       help=f"values of one traced hyperparameter; repeat for a grid. "
                            f"Fields: {', '.join(TRACED_FIELDS)}")
+    train.add_argument("--csv", action="store_true",
+                       help="also write the per-seed curves to DIR/curves.csv")
+    evaluate = commands.add_parser(
+        "evaluate", help="greedy return of the params a `train --out DIR` saved",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    evaluate.add_argument("run_dir", type=Path, help="a directory written by `train --out`")
+    evaluate.add_argument("--episodes", type=int, default=100, help="episodes per seed")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the episodes")
+    compare = commands.add_parser(
+        "compare", help="overlay the learning curves of several runs",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    compare.add_argument("run_dirs", type=Path, nargs="+", help="directories written by `train --out`")
+    compare.add_argument("--out", type=Path, default=Path("compare.png"), help="the plot to write")
     train.add_argument("--segment-frames", type=int, default=0,
                        help="run in segments of this many frames (a multiple of "
                             "--eval-every), checkpointing to --out after each and showing "
@@ -148,8 +162,49 @@ def run_train(args) -> dict:
 
     if args.out is not None:
         write_outputs(args.out, config, result.params, metrics, summary)
+        if args.csv:
+            write_curves_csv(args.out / "curves.csv", report_frames(config), metrics)
         print(f"wrote {args.out}/")
     return summary
+
+
+def run_evaluate(args) -> dict:
+    returns = evaluate_run(args.run_dir, args.episodes, args.seed)
+    for i, value in enumerate(returns):
+        print(f"seed {i:3d}: {value:7.1f}")
+    summary = summarize(returns)
+    print(f"greedy return over {args.episodes} episodes, across {len(returns)} seeds "
+          f"(95% bootstrap CI):")
+    for name in ("mean", "median", "iqm"):
+        print(f"  {name:>6}: {_format(summary[name])}")
+    return summary
+
+
+def run_compare(args) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for run_dir in args.run_dirs:
+        metrics = load_metrics(run_dir)
+        if "eval_return" not in metrics:
+            raise ValueError(f"{run_dir} has no periodic evaluation (eval_every was 0)")
+        if metrics["eval_return"].ndim != 2:
+            raise ValueError(f"{run_dir} is a sweep; compare takes `train --out` runs")
+        returns = metrics["eval_return"].T  # (reports, seeds)
+        low, high = bootstrap_ci(returns)
+        line, = ax.plot(metrics["frames"], returns.mean(axis=1), label=str(run_dir))
+        ax.fill_between(metrics["frames"], low, high, alpha=0.2, color=line.get_color())
+        final = summarize(metrics["final_eval_return"])
+        print(f"{str(run_dir):40} final IQM {_format(final['iqm'])}  mean {_format(final['mean'])}")
+    ax.set(xlabel="frames", ylabel="greedy return (mean, 95% CI)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=120)
+    plt.close(fig)
+    print(f"wrote {args.out}")
 
 
 def train_with_progress(config: Config, args, timings: dict):
@@ -261,7 +316,8 @@ def plot_ranking(path: Path, rows: list[dict], title: str) -> None:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        {"train": run_train, "sweep": run_sweep}[args.command](args)
+        {"train": run_train, "sweep": run_sweep, "evaluate": run_evaluate,
+         "compare": run_compare}[args.command](args)
     except ValueError as error:
         print(f"purejaxdqn: error: {error}", file=sys.stderr)
         return 2

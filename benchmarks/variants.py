@@ -1,0 +1,46 @@
+"""Every DQN variant at the default 40,000 frames over many seeds: final greedy return
+(mean and interquartile mean, 95% bootstrap CIs), as a markdown table.
+
+    python benchmarks/variants.py --num-seeds 64
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from purejaxdqn import Config, train_seeds
+from purejaxdqn.stats import summarize
+
+VARIANTS = {
+    "tutorial defaults": {},
+    "double Q": {"double_q": True},
+    "dueling": {"dueling": True},
+    "MSE loss": {"loss": "mse"},
+    "hard target update every 250 steps": {"target_update_period": 250},
+    "double Q + dueling": {"double_q": True, "dueling": True},
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--num-seeds", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "variants.json")
+    args = parser.parse_args()
+
+    rows = {}
+    print(f"| variant (CartPole-v1, 40k frames, {args.num_seeds} seeds) | mean [95% CI] | IQM [95% CI] |")
+    print("|---|---|---|")
+    for name, switches in VARIANTS.items():
+        result = train_seeds(Config(**switches), args.num_seeds, args.seed)
+        rows[name] = {"switches": switches, **summarize(result.metrics["final_eval_return"])}
+        mean, iqm = rows[name]["mean"], rows[name]["iqm"]
+        print(f"| {name} | {mean['value']:.1f} [{mean['ci_low']:.1f}, {mean['ci_high']:.1f}] "
+              f"| {iqm['value']:.1f} [{iqm['ci_low']:.1f}, {iqm['ci_high']:.1f}] |", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"num_seeds": args.num_seeds, "seed": args.seed,
+                                    "rows": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
