@@ -24,7 +24,7 @@ from purejaxdqn.agent import (Transition, epsilon_at, learn_step, make_optimizer
 def run(config: Config, seed: int = 0, evaluate: bool = False) -> dict:
     """Train one seed; return frames per second and the final greedy return."""
     env = gym.make("CartPole-v1")
-    network = make_q_network(config, env.action_space.n)
+    network = make_q_network(config, env.action_space.n, env.observation_space.shape)
     hparams = config.hyperparams()
     rng = random.Random(seed)
     obs, _ = env.reset(seed=seed)

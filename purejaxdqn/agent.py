@@ -23,26 +23,38 @@ class Transition(NamedTuple):
     next_obs: chex.Array
 
 
-def make_q_network(config: Config, num_actions: int | None = None) -> hk.Transformed:
-    """Haiku MLP from vector observations (any dtype) to `num_actions` Q-values, with a
-    dueling head (value + advantage - mean advantage) if `config.dueling`.
+def make_q_network(config: Config, num_actions: int | None = None,
+                   obs_shape: tuple[int, ...] | None = None) -> hk.Transformed:
+    """Haiku Q-network from observations of `obs_shape` (any dtype, any leading batch
+    axes) to `num_actions` Q-values: an MLP over the flattened observation, after a 3x3
+    convolution if `config.network == "cnn"`, with a dueling head (value + advantage -
+    mean advantage) if `config.dueling`.
 
-    `num_actions` defaults to that of `config.env_name`.
+    `num_actions` and `obs_shape` default to those of `config.env_name`.
     """
-    if num_actions is None:
+    if num_actions is None or obs_shape is None:
         from purejaxdqn.envs import resolve_env
 
-        num_actions = resolve_env(config.env_name)[2]
+        env, env_params, n = resolve_env(config.env_name)
+        num_actions = n if num_actions is None else num_actions
+        obs_shape = env.observation_space(env_params).shape if obs_shape is None else obs_shape
+    obs_shape = tuple(obs_shape)
 
     def q_values(obs):
+        batch_shape = obs.shape[:obs.ndim - len(obs_shape)]
         # Observations are stored in their native dtype; cast here, where they are used.
-        x = obs.astype(jnp.float32)
-        if not config.dueling:
-            return hk.nets.MLP([*config.hidden_sizes, num_actions])(x)
-        torso = hk.nets.MLP(config.hidden_sizes, activate_final=True)(x)
-        value = hk.Linear(1, name="value")(torso)
-        advantage = hk.Linear(num_actions, name="advantage")(torso)
-        return value + advantage - jnp.mean(advantage, axis=-1, keepdims=True)
+        x = obs.astype(jnp.float32).reshape(-1, *obs_shape)
+        if config.network == "cnn":
+            x = jax.nn.relu(hk.Conv2D(16, kernel_shape=3, padding="VALID")(x))
+        x = x.reshape(x.shape[0], -1)
+        if config.dueling:
+            torso = hk.nets.MLP(config.hidden_sizes, activate_final=True)(x)
+            value = hk.Linear(1, name="value")(torso)
+            advantage = hk.Linear(num_actions, name="advantage")(torso)
+            q = value + advantage - jnp.mean(advantage, axis=-1, keepdims=True)
+        else:
+            q = hk.nets.MLP([*config.hidden_sizes, num_actions])(x)
+        return q.reshape(*batch_shape, num_actions)
 
     return hk.without_apply_rng(hk.transform(q_values))
 

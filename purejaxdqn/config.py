@@ -20,6 +20,7 @@ class HyperParams(NamedTuple):
 
 TRACED_FIELDS = HyperParams._fields
 LOSSES = ("huber", "mse")
+NETWORKS = ("mlp", "cnn")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Config:
     dueling: bool = False            # value + advantage - mean advantage head
     loss: str = "huber"              # "huber" (delta 1) or "mse" (0.5 * td^2)
     target_update_period: int = 0    # 0: soft update by tau each learning step; K: copy every K
+    network: str = "mlp"             # "mlp", or "cnn": a 3x3 conv (16 channels) before the MLP
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
@@ -110,6 +112,7 @@ def _validate(c: Config) -> None:
     for field in ("bootstrap_on_truncation", "double_q", "dueling"):
         _require(isinstance(getattr(c, field), bool), field, "a bool", getattr(c, field))
     _require(c.loss in LOSSES, "loss", f"one of {LOSSES}", c.loss)
+    _require(c.network in NETWORKS, "network", f"one of {NETWORKS}", c.network)
     _require(_is_int(c.target_update_period) and c.target_update_period >= 0,
              "target_update_period", "an integer >= 0", c.target_update_period)
     _require(isinstance(c.env_name, str), "env_name", "a string", c.env_name)

@@ -39,3 +39,9 @@ def _num_actions(env, env_params) -> int:
             f"env_params.max_steps_in_episode must be an integer > 0 (it bounds the "
             f"evaluation episodes), got {max_steps!r}")
     return int(space.n)
+
+
+def has_binary_observations(env) -> bool:
+    """MinAtar's observations are 0/1 channels (as float32 in gymnax): the replay buffer
+    stores them as packed bits, 32 times smaller."""
+    return env.name.endswith("-MinAtar")

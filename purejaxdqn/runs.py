@@ -51,7 +51,7 @@ def evaluate_run(run_dir: Path, episodes: int, seed: int = 0) -> np.ndarray:
         raise ValueError(f"--episodes must be an integer > 0, got {episodes}")
     config, params = load_config(run_dir), load_params(run_dir)
     env, env_params, num_actions = resolve_env(config.env_name)
-    network = make_q_network(config, num_actions)
+    network = make_q_network(config, num_actions, env.observation_space(env_params).shape)
     num_seeds = len(jax.tree.leaves(params)[0])
     keys = jax.random.split(jax.random.key(seed), num_seeds)
     greedy = jax.jit(jax.vmap(

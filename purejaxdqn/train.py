@@ -23,7 +23,7 @@ import numpy as np
 from purejaxdqn.agent import (LearnStats, Transition, epsilon_at, learn_step,
                               make_optimizer, make_q_network, select_action)
 from purejaxdqn.config import Config, HyperParams
-from purejaxdqn.envs import resolve_env
+from purejaxdqn.envs import has_binary_observations, resolve_env
 
 
 class TrainState(NamedTuple):
@@ -76,6 +76,25 @@ def evaluate(key, params, network, env, env_params, num_episodes: int) -> chex.A
     return jnp.mean(jax.vmap(episode_return)(jax.random.split(key, num_episodes)))
 
 
+def obs_codec(obs_shape: tuple[int, ...], binary: bool):
+    """(encode, decode) between observations and what the replay buffer stores: the
+    observation itself in its native dtype, or for 0/1 observations its bits packed
+    into uint8 (decoded to uint8 0/1 values, which the network casts)."""
+    if not binary:
+        return (lambda obs: obs), (lambda stored: stored)
+    size = int(np.prod(obs_shape))
+
+    def encode(obs):
+        return jnp.packbits(obs.reshape(*obs.shape[:obs.ndim - len(obs_shape)], size) > 0.5,
+                            axis=-1)
+
+    def decode(stored):
+        bits = jnp.unpackbits(stored, axis=-1, count=size)
+        return bits.reshape(*stored.shape[:-1], *obs_shape)
+
+    return encode, decode
+
+
 def _masked_mean(values, mask):
     count = jnp.sum(mask)
     return jnp.where(count > 0, jnp.sum(jnp.where(mask, values, 0.0)) / jnp.maximum(count, 1), jnp.nan)
@@ -96,7 +115,9 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
     """Build the pieces of a run; see `make_train` for the arguments."""
     env, env_params, num_actions = resolve_env(config.env_name, env, env_params)
 
-    network = make_q_network(config, num_actions)
+    obs_shape = env.observation_space(env_params).shape
+    network = make_q_network(config, num_actions, obs_shape)
+    encode, decode = obs_codec(obs_shape, has_binary_observations(env))
     buffer = fbx.make_item_buffer(
         max_length=config.buffer_size, min_length=1, sample_batch_size=config.batch_size,
         add_sequences=True)
@@ -109,7 +130,8 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
         key, net_key, env_key = jax.random.split(key, 3)
         obs, env_state = env.reset(env_key, env_params)
         params = network.init(net_key, obs)
-        dummy = Transition(obs, jnp.int32(0), jnp.float32(0.0), jnp.bool_(False), obs)
+        dummy = Transition(encode(obs), jnp.int32(0), jnp.float32(0.0), jnp.bool_(False),
+                           encode(obs))
         opt_state = make_optimizer(hparams.learning_rate, hparams.max_grad_norm).init(params)
         return TrainState(params, params, opt_state, buffer.init(dummy), env_state, obs,
                           jnp.float32(0.0), jnp.int32(0), key)
@@ -124,8 +146,9 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
             env_key, state.env_state, action, env_params)
         reward = jnp.asarray(reward, jnp.float32)
         terminal = terminated if config.bootstrap_on_truncation else terminated | truncated
-        transition = Transition(state.obs, action, reward, jnp.asarray(terminal, jnp.bool_),
-                                info["final_observation"])
+        transition = Transition(encode(state.obs), action, reward,
+                                jnp.asarray(terminal, jnp.bool_),
+                                encode(info["final_observation"]))
         done = terminated | truncated
         episode_return = state.episode_return + reward
         state = state._replace(env_state=env_state, obs=obs, frame=state.frame + 1,
@@ -140,6 +163,7 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
         # One write of the block's train_every transitions, then one sample.
         state = state._replace(buffer_state=buffer.add(state.buffer_state, transitions))
         batch = buffer.sample(state.buffer_state, sample_key).experience
+        batch = batch._replace(obs=decode(batch.obs), next_obs=decode(batch.next_obs))
 
         def learn(nets):
             learn_steps = block_index - first_learning_block + 1  # this one included

@@ -28,7 +28,7 @@ def numpy_huber(x, delta=1.0):
 
 @pytest.fixture
 def batch_and_params():
-    network = make_q_network(CONFIG, num_actions=3)
+    network = make_q_network(CONFIG, num_actions=3, obs_shape=(4,))
     obs = np.array([[0.1, -0.2, 0.3, 0.0], [1.0, 2.0, -1.0, 0.5],
                     [-0.5, 0.5, 0.2, -2.0], [3.0, -3.0, 1.0, 1.0]], np.float32)
     batch = Transition(
@@ -94,7 +94,7 @@ def test_hard_target_update_copies_every_period(batch_and_params, learn_steps, c
 
 def test_dueling_head_is_value_plus_centred_advantage():
     config = Config(hidden_sizes=(8, 8), dueling=True)
-    network = make_q_network(config, num_actions=3)
+    network = make_q_network(config, num_actions=3, obs_shape=(4,))
     obs = jax.random.normal(jax.random.key(3), (5, 4))
     params = network.init(jax.random.key(4), obs)
     assert set(params) == {"mlp/~/linear_0", "mlp/~/linear_1", "value", "advantage"}

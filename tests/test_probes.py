@@ -16,7 +16,7 @@ PROBE = dict(num_frames=3_000, batch_size=32, buffer_size=1_000, warmup_steps=10
 def learned_q(env, **overrides) -> np.ndarray:
     config = Config(**PROBE, **overrides)
     result = jax.jit(make_train(config, env=env))(jax.random.key(0))
-    network = make_q_network(config, num_actions=2)
+    network = make_q_network(config, num_actions=2, obs_shape=(1,))
     return np.asarray(network.apply(result.params, np.ones((1,), np.float32)))
 
 

@@ -102,7 +102,7 @@ def test_replay_wraps_around_keeping_newest():
 def test_evaluation_is_greedy():
     env = OneStepProbe(terminate=False, rewarded_action=0)
     env_params = ProbeParams(max_steps_in_episode=50)
-    network = make_q_network(SMALL, num_actions=2)
+    network = make_q_network(SMALL, num_actions=2, obs_shape=(1,))
     params = network.init(jax.random.key(0), jnp.ones((1,)))
     last = sorted(params)[-1]
     params[last] = {"w": jnp.zeros_like(params[last]["w"]), "b": jnp.array([1.0, 0.0])}

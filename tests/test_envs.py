@@ -1,0 +1,50 @@
+"""Other gymnax environments: image observations, a CNN, and bit-packed replay."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from purejaxdqn import Config, make_q_network, make_train, make_trainer
+from purejaxdqn.train import obs_codec
+
+
+def test_bit_codec_round_trips_binary_observations():
+    obs = jax.random.bernoulli(jax.random.key(0), 0.3, (5, 10, 10, 4)).astype(jnp.float32)
+    encode, decode = obs_codec((10, 10, 4), binary=True)
+    stored = encode(obs)
+    assert stored.shape == (5, 50) and stored.dtype == jnp.uint8  # 400 bits in 50 bytes
+    np.testing.assert_array_equal(decode(stored), obs)
+    single = encode(obs[2])
+    assert single.shape == (50,)
+    np.testing.assert_array_equal(decode(single[None])[0], obs[2])
+
+
+def test_minatar_replay_stores_packed_bits():
+    config = Config(env_name="Breakout-MinAtar", network="cnn", buffer_size=1_000)
+    state = jax.eval_shape(make_trainer(config).init, jax.random.key(0), config.hyperparams())
+    experience = state.buffer_state.experience
+    assert experience.obs.dtype == jnp.uint8 and experience.obs.shape == (1, 1_000, 50)
+    assert experience.next_obs.shape == (1, 1_000, 50)
+
+
+@pytest.mark.parametrize("network", ["mlp", "cnn"])
+def test_networks_take_image_observations_with_any_batch_shape(network):
+    config = Config(env_name="Breakout-MinAtar", network=network, hidden_sizes=(32,))
+    q = make_q_network(config)
+    obs = jnp.zeros((10, 10, 4))
+    params = q.init(jax.random.key(0), obs)
+    assert q.apply(params, obs).shape == (3,)
+    assert q.apply(params, jnp.zeros((2, 7, 10, 10, 4))).shape == (2, 7, 3)
+    assert ("conv2_d" in params) == (network == "cnn")
+
+
+@pytest.mark.parametrize("env_name, num_actions", [("Acrobot-v1", 3), ("MountainCar-v0", 3),
+                                                    ("SpaceInvaders-MinAtar", 4)])
+def test_other_environments_train(env_name, num_actions):
+    config = Config(env_name=env_name, num_frames=400, warmup_steps=100, eval_every=0,
+                    final_eval_episodes=1, hidden_sizes=(16,), buffer_size=500, batch_size=16,
+                    network="cnn" if "MinAtar" in env_name else "mlp")
+    result = jax.jit(make_train(config))(jax.random.key(0))
+    assert result.params["mlp/~/linear_1"]["b"].shape == (num_actions,)
+    assert np.isfinite(result.metrics["loss"]).all()
