@@ -40,6 +40,7 @@ FIELD_HELP = {
     "dueling": "dueling network head",
     "loss": "TD loss: huber or mse",
     "target_update_period": "0: soft target update by tau; K: copy every K learning steps",
+    "network": "mlp, or cnn (a 3x3 convolution first; for image observations)",
 }
 
 
@@ -102,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     compare.add_argument("run_dirs", type=Path, nargs="+", help="directories written by `train --out`")
     compare.add_argument("--out", type=Path, default=Path("compare.png"), help="the plot to write")
+    render = commands.add_parser(
+        "render", help="draw a greedy episode of a saved agent into a GIF",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    render.add_argument("run_dir", type=Path, help="a directory written by `train --out`")
+    render.add_argument("--seed-index", type=int, default=0, help="which trained seed")
+    render.add_argument("--out", type=Path, default=Path("episode.gif"), help="the GIF to write")
+    render.add_argument("--seed", type=int, default=0, help="seed of the episode")
     train.add_argument("--segment-frames", type=int, default=0,
                        help="run in segments of this many frames (a multiple of "
                             "--eval-every), checkpointing to --out after each and showing "
@@ -178,6 +186,13 @@ def run_evaluate(args) -> dict:
     for name in ("mean", "median", "iqm"):
         print(f"  {name:>6}: {_format(summary[name])}")
     return summary
+
+
+def run_render(args) -> None:
+    from purejaxdqn.render import render_run
+
+    episode_return = render_run(args.run_dir, args.seed_index, args.out, args.seed)
+    print(f"wrote {args.out}: a greedy episode with return {episode_return:.0f}")
 
 
 def run_compare(args) -> None:
@@ -317,7 +332,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         {"train": run_train, "sweep": run_sweep, "evaluate": run_evaluate,
-         "compare": run_compare}[args.command](args)
+         "compare": run_compare, "render": run_render}[args.command](args)
     except ValueError as error:
         print(f"purejaxdqn: error: {error}", file=sys.stderr)
         return 2

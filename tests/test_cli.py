@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 
 def run_cli(*args):
@@ -41,6 +42,14 @@ def test_train_writes_summary_and_files(tmp_path):
     done = run_cli("evaluate", str(out), "--episodes", "3")
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("seed ") == 3 and "iqm" in done.stdout
+
+    done = run_cli("render", str(out), "--seed-index", "2", "--out", str(tmp_path / "ep.gif"))
+    assert done.returncode == 0, done.stderr
+    steps = int(done.stdout.split("return ")[-1])  # CartPole: reward 1 per step
+    with Image.open(tmp_path / "ep.gif") as gif:  # every step, or every k-th past 150
+        assert gif.n_frames == len(range(0, steps, max(1, steps // 150)))
+    done = run_cli("render", str(out), "--seed-index", "3")
+    assert done.returncode == 2 and "--seed-index must be in [0, 3)" in done.stderr
 
     done = run_cli("compare", str(out), str(out), "--out", str(tmp_path / "cmp.png"))
     assert done.returncode == 0, done.stderr
