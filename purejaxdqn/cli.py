@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from purejaxdqn.config import TRACED_FIELDS, Config
-from purejaxdqn.runs import evaluate_run, load_metrics, write_curves_csv
+from purejaxdqn.runs import evaluate_run, load_metrics, write_curves_csv, write_tensorboard
 from purejaxdqn.stats import bootstrap_ci, summarize
 from purejaxdqn.sweep import sweep
 from purejaxdqn.train import check_num_seeds, report_frames, train_seeds
@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
                            f"Fields: {', '.join(TRACED_FIELDS)}")
     train.add_argument("--csv", action="store_true",
                        help="also write the per-seed curves to DIR/curves.csv")
+    train.add_argument("--tensorboard", action="store_true",
+                       help="also write TensorBoard event files, one run per seed, to "
+                            "DIR/tensorboard (needs tensorboardX)")
     evaluate = commands.add_parser(
         "evaluate", help="greedy return of the params a `train --out DIR` saved",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -140,6 +143,8 @@ def _format(stat: dict) -> str:
 def run_train(args) -> dict:
     config = config_from_args(args)
     check_num_seeds(args.num_seeds)
+    if args.tensorboard and args.out is None:
+        raise ValueError("--tensorboard needs --out DIR")
     timings = {}
     if args.segment_frames or args.resume:
         if args.out is None:
@@ -172,6 +177,8 @@ def run_train(args) -> dict:
         write_outputs(args.out, config, result.params, metrics, summary)
         if args.csv:
             write_curves_csv(args.out / "curves.csv", report_frames(config), metrics)
+        if args.tensorboard:
+            write_tensorboard(args.out / "tensorboard", report_frames(config), metrics)
         print(f"wrote {args.out}/")
     return summary
 

@@ -68,3 +68,18 @@ def write_curves_csv(path: Path, frames: np.ndarray, metrics: dict) -> None:
         for seed in range(len(metrics[names[0]])):
             for i, frame in enumerate(frames):
                 writer.writerow([seed, int(frame), *(metrics[n][seed, i] for n in names)])
+
+
+def write_tensorboard(directory: Path, frames: np.ndarray, metrics: dict) -> None:
+    """TensorBoard event files, one run per seed (`directory/seed_000`, ...), each
+    per-report metric a scalar against frames. Written after training, from the host."""
+    try:
+        from tensorboardX import SummaryWriter
+    except ImportError:
+        raise ValueError("--tensorboard needs tensorboardX: pip install 'purejaxdqn[tensorboard]'")
+    names = [n for n, v in metrics.items() if np.ndim(v) == 2]
+    for seed in range(len(metrics[names[0]])):
+        with SummaryWriter(str(Path(directory) / f"seed_{seed:03d}")) as writer:
+            for name in names:
+                for frame, value in zip(frames, metrics[name][seed]):
+                    writer.add_scalar(name, float(value), int(frame))

@@ -18,12 +18,14 @@ def test_train_writes_summary_and_files(tmp_path):
     out = tmp_path / "run"
     done = run_cli("train", "--num-seeds", "3", "--num-frames", "2000", "--eval-every", "500",
                    "--warmup-steps", "200", "--buffer-size", "1000", "--batch-size", "32",
-                   "--hidden-sizes", "32", "--seed", "7", "--out", str(out), "--csv")
+                   "--hidden-sizes", "32", "--seed", "7", "--out", str(out), "--csv",
+                   "--tensorboard")
     assert done.returncode == 0, done.stderr
     for word in ("mean", "median", "iqm", "compile", "frames/s"):
         assert word in done.stdout
     assert {p.name for p in out.iterdir()} == {
-        "metrics.npz", "summary.json", "params.npz", "learning_curve.png", "curves.csv"}
+        "metrics.npz", "summary.json", "params.npz", "learning_curve.png", "curves.csv",
+        "tensorboard"}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["num_seeds"] == 3 and summary["config"]["hidden_sizes"] == [32]
     metrics = np.load(out / "metrics.npz")
@@ -37,6 +39,12 @@ def test_train_writes_summary_and_files(tmp_path):
     rows = (out / "curves.csv").read_text().splitlines()
     assert rows[0].startswith("seed,frames,") and "eval_return" in rows[0]
     assert len(rows) == 1 + 3 * 4 and rows[5].startswith("1,500,")
+
+    from tests.tensorboard_reader import read_scalars
+    scalars = read_scalars(out / "tensorboard" / "seed_001")
+    assert [step for step, _ in scalars["eval_return"]] == [500, 1000, 1500, 2000]
+    np.testing.assert_allclose([v for _, v in scalars["eval_return"]],
+                               metrics["eval_return"][1], rtol=1e-6)
 
     # The saved params evaluate again, greedily, to a return per seed.
     done = run_cli("evaluate", str(out), "--episodes", "3")
