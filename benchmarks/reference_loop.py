@@ -63,7 +63,7 @@ def run(config: Config, seed: int = 0, evaluate: bool = False) -> dict:
             batch = batch._replace(action=batch.action.astype(np.int32),
                                    reward=batch.reward.astype(np.float32))
             learn_steps += 1
-            online, target, opt_state, _ = learn(online, target, opt_state, batch, learn_steps)
+            online, target, opt_state, _, _ = learn(online, target, opt_state, batch, learn_steps)
     jax.block_until_ready(online)
     seconds = time.perf_counter() - start
     result = {"frames_per_second": config.num_frames / seconds, "run_s": seconds}

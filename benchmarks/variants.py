@@ -18,6 +18,7 @@ VARIANTS = {
     "MSE loss": {"loss": "mse"},
     "hard target update every 250 steps": {"target_update_period": 250},
     "double Q + dueling": {"double_q": True, "dueling": True},
+    "prioritised replay": {"prioritized": True},
 }
 
 
@@ -25,13 +26,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--num-seeds", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
+                        help="run these variants (their rows are merged into --out)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "variants.json")
     args = parser.parse_args()
 
-    rows = {}
+    rows = json.loads(args.out.read_text())["rows"] if args.out.exists() else {}
     print(f"| variant (CartPole-v1, 40k frames, {args.num_seeds} seeds) | mean [95% CI] | IQM [95% CI] |")
     print("|---|---|---|")
-    for name, switches in VARIANTS.items():
+    for name in args.only:
+        switches = VARIANTS[name]
         result = train_seeds(Config(**switches), args.num_seeds, args.seed)
         rows[name] = {"switches": switches, **summarize(result.metrics["final_eval_return"])}
         mean, iqm = rows[name]["mean"], rows[name]["iqm"]

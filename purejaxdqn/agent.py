@@ -85,8 +85,9 @@ LOSSES = {"huber": lambda td: rlax.huber_loss(td, 1.0), "mse": rlax.l2_loss}
 
 
 def td_loss(online_params, target_params, batch: Transition, gamma, network: hk.Transformed,
-            config: Config):
-    """Mean loss (`config.loss`) of the TD errors of a batch, and its `LearnStats`.
+            config: Config, weights=None):
+    """Mean loss (`config.loss`) of the TD errors of a batch, weighted per example by
+    `weights` if given (importance sampling); returns it and (`LearnStats`, TD errors).
 
     TD errors are `rlax.q_learning`'s, or `rlax.double_q_learning`'s if `config.double_q`.
     """
@@ -101,9 +102,11 @@ def td_loss(online_params, target_params, batch: Transition, gamma, network: hk.
     else:
         q_tm1 = network.apply(online_params, batch.obs)
         td_error = jax.vmap(rlax.q_learning)(q_tm1, batch.action, batch.reward, discount_t, q_t)
-    loss = jnp.mean(LOSSES[config.loss](td_error))
+    losses = LOSSES[config.loss](td_error)
+    loss = jnp.mean(losses if weights is None else weights * losses)
     q_taken = jnp.take_along_axis(q_tm1, batch.action[:, None], axis=-1)
-    return loss, LearnStats(loss, jnp.mean(jnp.abs(td_error)), jnp.mean(q_taken))
+    stats = LearnStats(loss, jnp.mean(jnp.abs(td_error)), jnp.mean(q_taken))
+    return loss, (stats, td_error)
 
 
 def make_optimizer(learning_rate, max_grad_norm) -> optax.GradientTransformation:
@@ -121,16 +124,18 @@ def update_target(online_params, target_params, learn_steps, tau, config: Config
 
 
 def learn_step(online_params, target_params, opt_state, batch, learn_steps, hparams,
-               network, config: Config):
-    """One gradient step on `batch`, then the target update (see `update_target`).
+               network, config: Config, weights=None):
+    """One gradient step on `batch` (importance-weighted by `weights` if given), then the
+    target update (see `update_target`).
 
-    Returns the new (online_params, target_params, opt_state) and `LearnStats`.
+    Returns the new (online_params, target_params, opt_state), `LearnStats` and the TD
+    errors of the batch (for new priorities).
     """
-    grads, stats = jax.grad(td_loss, has_aux=True)(
-        online_params, target_params, batch, hparams.gamma, network, config)
+    grads, (stats, td_error) = jax.grad(td_loss, has_aux=True)(
+        online_params, target_params, batch, hparams.gamma, network, config, weights)
     optimizer = make_optimizer(hparams.learning_rate, hparams.max_grad_norm)
     updates, opt_state = optimizer.update(grads, opt_state, online_params)
     online_params = optax.apply_updates(online_params, updates)
     target_params = update_target(online_params, target_params, learn_steps, hparams.tau,
                                   config)
-    return online_params, target_params, opt_state, stats
+    return online_params, target_params, opt_state, stats, td_error

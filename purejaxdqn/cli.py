@@ -41,6 +41,9 @@ FIELD_HELP = {
     "loss": "TD loss: huber or mse",
     "target_update_period": "0: soft target update by tau; K: copy every K learning steps",
     "network": "mlp, or cnn (a 3x3 convolution first; for image observations)",
+    "prioritized": "prioritised replay with importance-sampling weights",
+    "priority_exponent": "prioritised replay: alpha, the priority exponent",
+    "importance_beta_start": "prioritised replay: beta at frame 0, annealed to 1",
 }
 
 

@@ -16,6 +16,8 @@ class HyperParams(NamedTuple):
     eps_end: jnp.ndarray
     eps_decay_frames: jnp.ndarray
     max_grad_norm: jnp.ndarray
+    priority_exponent: jnp.ndarray
+    importance_beta_start: jnp.ndarray
 
 
 TRACED_FIELDS = HyperParams._fields
@@ -54,6 +56,9 @@ class Config:
     loss: str = "huber"              # "huber" (delta 1) or "mse" (0.5 * td^2)
     target_update_period: int = 0    # 0: soft update by tau each learning step; K: copy every K
     network: str = "mlp"             # "mlp", or "cnn": a 3x3 conv (16 channels) before the MLP
+    prioritized: bool = False        # prioritised replay (flashbax sum tree)
+    priority_exponent: float = 0.6   # alpha: priority = (|TD error| + eps) ** alpha
+    importance_beta_start: float = 0.4  # beta, annealed linearly to 1 over the run
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
@@ -109,7 +114,10 @@ def _validate(c: Config) -> None:
         _require(_is_number(value) and value > 0, field, "a number > 0", value)
     _require(len(c.hidden_sizes) > 0 and all(_is_int(h) and h > 0 for h in c.hidden_sizes),
              "hidden_sizes", "a non-empty tuple of integers > 0", c.hidden_sizes)
-    for field in ("bootstrap_on_truncation", "double_q", "dueling"):
+    for field in ("priority_exponent", "importance_beta_start"):
+        value = getattr(c, field)
+        _require(_is_number(value) and 0.0 <= value <= 1.0, field, "in [0, 1]", value)
+    for field in ("bootstrap_on_truncation", "double_q", "dueling", "prioritized"):
         _require(isinstance(getattr(c, field), bool), field, "a bool", getattr(c, field))
     _require(c.loss in LOSSES, "loss", f"one of {LOSSES}", c.loss)
     _require(c.network in NETWORKS, "network", f"one of {NETWORKS}", c.network)

@@ -15,7 +15,6 @@ import time
 from typing import Any, Callable, NamedTuple
 
 import chex
-import flashbax as fbx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -23,7 +22,9 @@ import numpy as np
 from purejaxdqn.agent import (LearnStats, Transition, epsilon_at, learn_step,
                               make_optimizer, make_q_network, select_action)
 from purejaxdqn.config import Config, HyperParams
+from purejaxdqn import replay
 from purejaxdqn.envs import has_binary_observations, resolve_env
+from purejaxdqn.replay import make_buffer, new_priorities
 
 
 class TrainState(NamedTuple):
@@ -118,9 +119,7 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
     obs_shape = env.observation_space(env_params).shape
     network = make_q_network(config, num_actions, obs_shape)
     encode, decode = obs_codec(obs_shape, has_binary_observations(env))
-    buffer = fbx.make_item_buffer(
-        max_length=config.buffer_size, min_length=1, sample_batch_size=config.batch_size,
-        add_sequences=True)
+    buffer = make_buffer(config)
     blocks_per_report = config.report_every // config.train_every
     # Block b (0-based) ends at frame (b + 1) * train_every; it learns once the buffer
     # holds warmup_steps transitions.
@@ -162,23 +161,34 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
             lambda s, k: act(s, k, hparams), state._replace(key=key), jnp.stack(frame_keys))
         # One write of the block's train_every transitions, then one sample.
         state = state._replace(buffer_state=buffer.add(state.buffer_state, transitions))
-        batch = buffer.sample(state.buffer_state, sample_key).experience
-        batch = batch._replace(obs=decode(batch.obs), next_obs=decode(batch.next_obs))
+        beta = hparams.importance_beta_start + (1.0 - hparams.importance_beta_start) * (
+            state.frame / config.num_frames)
+        drawn = replay.sample(buffer, state.buffer_state, sample_key, config, beta)
+        batch = drawn.batch._replace(obs=decode(drawn.batch.obs),
+                                     next_obs=decode(drawn.batch.next_obs))
 
         def learn(nets):
             learn_steps = block_index - first_learning_block + 1  # this one included
-            *nets, stats = learn_step(*nets, batch, learn_steps, hparams, network, config)
-            return tuple(nets), stats
+            *nets, stats, td_error = learn_step(*nets, batch, learn_steps, hparams, network,
+                                                config, drawn.weights)
+            return tuple(nets), stats, td_error
 
         def skip(nets):
-            return nets, LearnStats(*(jnp.float32(0.0),) * 3)
+            return nets, LearnStats(*(jnp.float32(0.0),) * 3), jnp.zeros(config.batch_size)
 
         # block_index comes from the scan's xs, never from the vmapped state, so this
         # stays a real branch under vmap instead of becoming a select of both sides.
         learning = block_index >= first_learning_block
         nets = (state.online_params, state.target_params, state.opt_state)
-        (online, target, opt_state), stats = jax.lax.cond(learning, learn, skip, nets)
+        (online, target, opt_state), stats, td_error = jax.lax.cond(learning, learn, skip, nets)
         state = state._replace(online_params=online, target_params=target, opt_state=opt_state)
+        if config.prioritized:
+            # Before learning starts, sampled items keep the top priority new items get.
+            top = jnp.full_like(td_error, state.buffer_state.sum_tree_state.max_recorded_priority)
+            priorities = jnp.where(learning, new_priorities(td_error, hparams.priority_exponent),
+                                   top)
+            state = state._replace(buffer_state=buffer.set_priorities(
+                state.buffer_state, drawn.indices, priorities))
         episodes = jnp.sum(done)
         return state, (learning, stats, episodes, jnp.sum(jnp.where(done, returns, 0.0)))
 

@@ -58,8 +58,9 @@ def test_td_loss_matches_numpy(batch_and_params, double_q, loss_name):
     td = target_tm1 - q_tm1[np.arange(4), batch.action]
     assert np.abs(td).max() > 1.0 and np.abs(td).min() < 1.0  # both Huber regimes
 
-    loss, stats = td_loss(online, target, jax.tree.map(jnp.asarray, batch), gamma, network,
-                          config)
+    loss, (stats, td_error) = td_loss(online, target, jax.tree.map(jnp.asarray, batch), gamma,
+                                      network, config)
+    np.testing.assert_allclose(td_error, td, rtol=1e-5)
     expected = numpy_huber(td) if loss_name == "huber" else 0.5 * td**2
     np.testing.assert_allclose(loss, expected.mean(), rtol=1e-5)
     np.testing.assert_allclose(stats.abs_td_error, np.abs(td).mean(), rtol=1e-5)
@@ -71,7 +72,7 @@ def test_learn_step_moves_target_by_tau(batch_and_params):
     network, batch, online, target = batch_and_params
     hparams = CONFIG.hyperparams()._replace(tau=jnp.float32(0.25))
     opt_state = make_optimizer(hparams.learning_rate, hparams.max_grad_norm).init(online)
-    new_online, new_target, _, stats = jax.jit(learn_step, static_argnums=(6, 7))(
+    new_online, new_target, _, stats, _ = jax.jit(learn_step, static_argnums=(6, 7))(
         online, target, opt_state, batch, 1, hparams, network, CONFIG)
     for o, t_old, t_new, o_old in zip(*map(jax.tree.leaves, (new_online, target,
                                                                new_target, online))):

@@ -39,6 +39,9 @@ from tests.probe_envs import ContinuousProbe
     ({"loss": "l1"}, "Config.loss must be one of ('huber', 'mse')"),
     ({"target_update_period": -1}, "Config.target_update_period must be an integer >= 0"),
     ({"network": "rnn"}, "Config.network must be one of ('mlp', 'cnn')"),
+    ({"priority_exponent": 1.5}, "Config.priority_exponent must be in [0, 1]"),
+    ({"importance_beta_start": -0.1}, "Config.importance_beta_start must be in [0, 1]"),
+    ({"prioritized": "yes"}, "Config.prioritized must be a bool"),
 ])
 def test_bad_config_is_refused(overrides, message):
     with pytest.raises(ValueError) as error:
@@ -53,7 +56,8 @@ def test_defaults_are_the_tutorials():
         eps_start=1.0, eps_end=0.05, eps_decay_frames=20_000, hidden_sizes=(128, 128),
         eval_every=2_000, eval_episodes=5, final_eval_episodes=10, env_name="CartPole-v1",
         bootstrap_on_truncation=True, double_q=False, dueling=False, loss="huber",
-        target_update_period=0, network="mlp")
+        target_update_period=0, network="mlp", prioritized=False, priority_exponent=0.6,
+        importance_beta_start=0.4)
 
 
 def test_config_is_immutable():

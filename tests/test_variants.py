@@ -16,6 +16,7 @@ SHORT = dict(num_frames=12_000, eval_every=0, eps_decay_frames=6_000, learning_r
     {"dueling": True},
     {"loss": "mse"},
     {"target_update_period": 100},
+    {"prioritized": True},
 ])
 def test_variant_learns_cartpole(variant):
     result = train_seeds(Config(**SHORT, **variant), num_seeds=4, seed=1)
