@@ -19,6 +19,7 @@ VARIANTS = {
     "hard target update every 250 steps": {"target_update_period": 250},
     "double Q + dueling": {"double_q": True, "dueling": True},
     "prioritised replay": {"prioritized": True},
+    "3-step returns": {"n_step": 3},
 }
 
 

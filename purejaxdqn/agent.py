@@ -75,6 +75,31 @@ def select_action(key: chex.PRNGKey, q: chex.Array, epsilon: chex.Array) -> chex
     return jnp.where(explore, random_action, jnp.argmax(q, axis=-1)).astype(jnp.int32)
 
 
+def n_step_transition(items: Transition, last: chex.Array, gamma):
+    """Collapse windows of n stored transitions (leading axes (batch, n)) into one
+    transition each, and the number of rewards it sums.
+
+    The return sums discounted rewards up to the first episode end in the window (`last`:
+    terminated or truncated) or its end; it bootstraps from that transition's `next_obs`
+    (the true final observation at a truncation) unless that transition is `terminal`.
+    (rlax's n-step returns bootstrap from the next state in the sequence, which after an
+    auto-reset belongs to the next episode, so the window is collapsed here.)
+    """
+    n = last.shape[-1]
+    ended_before = jnp.cumsum(last, axis=-1) - last       # episode ends strictly before k
+    in_episode = (ended_before == 0).astype(jnp.float32)  # still the first episode
+    steps = jnp.sum(in_episode, axis=-1).astype(jnp.int32)
+    reward = jnp.sum(in_episode * gamma ** jnp.arange(n) * items.reward, axis=-1)
+
+    def at_end(x):
+        index = (steps - 1).reshape(steps.shape + (1,) * (x.ndim - 1))
+        return jnp.take_along_axis(x, index, axis=1).squeeze(1)
+
+    transition = Transition(items.obs[:, 0], items.action[:, 0], reward,
+                            at_end(items.terminal), at_end(items.next_obs))
+    return transition, steps
+
+
 class LearnStats(NamedTuple):
     loss: chex.Array
     abs_td_error: chex.Array
@@ -85,14 +110,16 @@ LOSSES = {"huber": lambda td: rlax.huber_loss(td, 1.0), "mse": rlax.l2_loss}
 
 
 def td_loss(online_params, target_params, batch: Transition, gamma, network: hk.Transformed,
-            config: Config, weights=None):
+            config: Config, weights=None, steps=1):
     """Mean loss (`config.loss`) of the TD errors of a batch, weighted per example by
     `weights` if given (importance sampling); returns it and (`LearnStats`, TD errors).
 
     TD errors are `rlax.q_learning`'s, or `rlax.double_q_learning`'s if `config.double_q`.
+    `steps` (per example) is how many rewards `batch.reward` sums (n-step returns): the
+    bootstrap is discounted by gamma ** steps.
     """
     q_t = network.apply(target_params, batch.next_obs)
-    discount_t = gamma * (1.0 - batch.terminal.astype(jnp.float32))
+    discount_t = gamma ** steps * (1.0 - batch.terminal.astype(jnp.float32))
     if config.double_q:
         # One forward pass of the online network over obs and next_obs together.
         both = network.apply(online_params, jnp.concatenate([batch.obs, batch.next_obs]))
@@ -124,7 +151,7 @@ def update_target(online_params, target_params, learn_steps, tau, config: Config
 
 
 def learn_step(online_params, target_params, opt_state, batch, learn_steps, hparams,
-               network, config: Config, weights=None):
+               network, config: Config, weights=None, steps=1):
     """One gradient step on `batch` (importance-weighted by `weights` if given), then the
     target update (see `update_target`).
 
@@ -132,7 +159,7 @@ def learn_step(online_params, target_params, opt_state, batch, learn_steps, hpar
     errors of the batch (for new priorities).
     """
     grads, (stats, td_error) = jax.grad(td_loss, has_aux=True)(
-        online_params, target_params, batch, hparams.gamma, network, config, weights)
+        online_params, target_params, batch, hparams.gamma, network, config, weights, steps)
     optimizer = make_optimizer(hparams.learning_rate, hparams.max_grad_norm)
     updates, opt_state = optimizer.update(grads, opt_state, online_params)
     online_params = optax.apply_updates(online_params, updates)

@@ -56,6 +56,7 @@ class Config:
     loss: str = "huber"              # "huber" (delta 1) or "mse" (0.5 * td^2)
     target_update_period: int = 0    # 0: soft update by tau each learning step; K: copy every K
     network: str = "mlp"             # "mlp", or "cnn": a 3x3 conv (16 channels) before the MLP
+    n_step: int = 1                  # n-step returns (episode ends inside the n steps handled)
     prioritized: bool = False        # prioritised replay (flashbax sum tree)
     priority_exponent: float = 0.6   # alpha: priority = (|TD error| + eps) ** alpha
     importance_beta_start: float = 0.4  # beta, annealed linearly to 1 over the run
@@ -89,7 +90,7 @@ def _require(ok: bool, field: str, allowed: str, value) -> None:
 
 def _validate(c: Config) -> None:
     for field in ("num_frames", "batch_size", "buffer_size", "train_every",
-                  "eval_episodes", "final_eval_episodes"):
+                  "eval_episodes", "final_eval_episodes", "n_step"):
         value = getattr(c, field)
         _require(_is_int(value) and value > 0, field, "an integer > 0", value)
     for field in ("warmup_steps", "eval_every"):
@@ -105,6 +106,11 @@ def _validate(c: Config) -> None:
              f"0 or a divisor of num_frames ({c.num_frames})", c.eval_every)
     _require(c.warmup_steps < c.num_frames, "warmup_steps",
              f"< num_frames ({c.num_frames})", c.warmup_steps)
+    _require(c.warmup_steps >= c.n_step - 1, "warmup_steps",
+             f">= n_step - 1 ({c.n_step - 1}), so that n steps are stored before learning",
+             c.warmup_steps)
+    _require(c.n_step <= c.buffer_size, "n_step", f"<= buffer_size ({c.buffer_size})",
+             c.n_step)
     for field in ("gamma", "eps_start", "eps_end"):
         value = getattr(c, field)
         _require(_is_number(value) and 0.0 <= value <= 1.0, field, "in [0, 1]", value)

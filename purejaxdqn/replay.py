@@ -1,4 +1,5 @@
-"""Replay: flashbax's item buffer, uniform or prioritised, behind one small interface."""
+"""Replay: flashbax buffers, uniform or prioritised, one transition or n-step windows,
+behind one small interface (`make_buffer`, `stored`, `add`, `sample`)."""
 
 from typing import NamedTuple
 
@@ -7,6 +8,7 @@ import flashbax as fbx
 import jax
 import jax.numpy as jnp
 
+from purejaxdqn.agent import Transition, n_step_transition
 from purejaxdqn.config import Config
 
 # Added to |TD error| before the priority exponent: no stored item ever gets priority 0.
@@ -14,23 +16,45 @@ PRIORITY_EPS = 1e-6
 
 
 class Sample(NamedTuple):
-    batch: chex.ArrayTree
-    indices: chex.Array          # where in the buffer (prioritised replay only; else None)
-    weights: chex.Array | None   # importance-sampling weights (prioritised only)
+    batch: Transition            # one-step, or collapsed n-step transitions
+    steps: chex.Array | int      # rewards summed in batch.reward (n-step), else 1
+    indices: chex.Array | None   # where in the buffer (prioritised replay only)
+    weights: chex.Array | None   # importance-sampling weights (prioritised replay only)
 
 
 def make_buffer(config: Config):
-    """flashbax item buffer of `buffer_size`, written `train_every` transitions at a time.
+    """A flashbax buffer of `buffer_size` transitions, written `train_every` at a time:
+    an item buffer, or for `n_step` > 1 a trajectory buffer sampling windows of n.
 
-    With `config.prioritized`, flashbax's prioritised item buffer with exponent 1: the
-    priority exponent is applied here, so that it stays a traced (sweepable) value.
+    With `config.prioritized`, the prioritised version with exponent 1: the priority
+    exponent is applied here (`new_priorities`), so that it stays a traced value.
     """
-    kwargs = dict(max_length=config.buffer_size, min_length=1,
-                  sample_batch_size=config.batch_size, add_sequences=True)
+    if config.n_step == 1:
+        kwargs = dict(max_length=config.buffer_size, min_length=1,
+                      sample_batch_size=config.batch_size, add_sequences=True)
+        make = fbx.make_prioritised_item_buffer if config.prioritized else fbx.make_item_buffer
+    else:
+        kwargs = dict(max_length_time_axis=config.buffer_size, add_batch_size=1,
+                      min_length_time_axis=config.n_step, sample_batch_size=config.batch_size,
+                      sample_sequence_length=config.n_step, period=1)
+        make = (fbx.make_prioritised_trajectory_buffer if config.prioritized
+                else fbx.make_trajectory_buffer)
     if config.prioritized:
-        return fbx.make_prioritised_item_buffer(**kwargs, priority_exponent=1.0,
-                                                device=jax.default_backend())
-    return fbx.make_item_buffer(**kwargs)
+        kwargs.update(priority_exponent=1.0, device=jax.default_backend())
+    return make(**kwargs)
+
+
+def stored(transition: Transition, last, config: Config):
+    """What the buffer holds per frame: the transition, and for n-step windows whether
+    the episode ended there (terminated or truncated)."""
+    return transition if config.n_step == 1 else (transition, last)
+
+
+def add(buffer, buffer_state, items, config: Config):
+    """Append `items` (leading axis: time) in one write."""
+    if config.n_step > 1:
+        items = jax.tree.map(lambda x: x[None], items)  # the trajectory buffer's batch axis
+    return buffer.add(buffer_state, items)
 
 
 def importance_weights(probabilities, num_items, beta) -> chex.Array:
@@ -42,13 +66,20 @@ def importance_weights(probabilities, num_items, beta) -> chex.Array:
     return weights / jnp.maximum(jnp.max(weights), 1e-12)
 
 
-def sample(buffer, buffer_state, key, config: Config, beta) -> Sample:
-    """A batch, and for prioritised replay its indices and importance weights."""
+def sample(buffer, buffer_state, key, config: Config, beta, gamma) -> Sample:
+    """A batch (n-step windows collapsed with discount `gamma`), and for prioritised
+    replay its indices and importance weights (exponent `beta`)."""
     drawn = buffer.sample(buffer_state, key)
+    if config.n_step == 1:
+        batch, steps = drawn.experience, 1
+    else:
+        batch, steps = n_step_transition(*drawn.experience, gamma)
     if not config.prioritized:
-        return Sample(drawn.experience, None, None)
-    num_items = jnp.where(buffer_state.is_full, config.buffer_size, buffer_state.current_index)
-    return Sample(drawn.experience, drawn.indices,
+        return Sample(batch, steps, None, None)
+    stored_items = jnp.where(buffer_state.is_full, config.buffer_size,
+                             buffer_state.current_index)
+    num_items = jnp.maximum(stored_items - config.n_step + 1, 1)  # sampleable windows
+    return Sample(batch, steps, drawn.indices,
                   importance_weights(drawn.probabilities, num_items, beta))
 
 

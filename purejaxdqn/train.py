@@ -129,8 +129,8 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
         key, net_key, env_key = jax.random.split(key, 3)
         obs, env_state = env.reset(env_key, env_params)
         params = network.init(net_key, obs)
-        dummy = Transition(encode(obs), jnp.int32(0), jnp.float32(0.0), jnp.bool_(False),
-                           encode(obs))
+        dummy = replay.stored(Transition(encode(obs), jnp.int32(0), jnp.float32(0.0),
+                                         jnp.bool_(False), encode(obs)), jnp.bool_(False), config)
         opt_state = make_optimizer(hparams.learning_rate, hparams.max_grad_norm).init(params)
         return TrainState(params, params, opt_state, buffer.init(dummy), env_state, obs,
                           jnp.float32(0.0), jnp.int32(0), key)
@@ -148,11 +148,11 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
         transition = Transition(encode(state.obs), action, reward,
                                 jnp.asarray(terminal, jnp.bool_),
                                 encode(info["final_observation"]))
-        done = terminated | truncated
+        done = jnp.asarray(terminated | truncated, jnp.bool_)
         episode_return = state.episode_return + reward
         state = state._replace(env_state=env_state, obs=obs, frame=state.frame + 1,
                                episode_return=jnp.where(done, 0.0, episode_return))
-        return state, (transition, done, episode_return)
+        return state, (replay.stored(transition, done, config), done, episode_return)
 
     def block(state: TrainState, block_index, hparams):
         """`train_every` frames, then one learning step unless still warming up."""
@@ -160,17 +160,19 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
         state, (transitions, done, returns) = jax.lax.scan(
             lambda s, k: act(s, k, hparams), state._replace(key=key), jnp.stack(frame_keys))
         # One write of the block's train_every transitions, then one sample.
-        state = state._replace(buffer_state=buffer.add(state.buffer_state, transitions))
+        state = state._replace(
+            buffer_state=replay.add(buffer, state.buffer_state, transitions, config))
         beta = hparams.importance_beta_start + (1.0 - hparams.importance_beta_start) * (
             state.frame / config.num_frames)
-        drawn = replay.sample(buffer, state.buffer_state, sample_key, config, beta)
+        drawn = replay.sample(buffer, state.buffer_state, sample_key, config, beta,
+                              hparams.gamma)
         batch = drawn.batch._replace(obs=decode(drawn.batch.obs),
                                      next_obs=decode(drawn.batch.next_obs))
 
         def learn(nets):
             learn_steps = block_index - first_learning_block + 1  # this one included
             *nets, stats, td_error = learn_step(*nets, batch, learn_steps, hparams, network,
-                                                config, drawn.weights)
+                                                config, drawn.weights, drawn.steps)
             return tuple(nets), stats, td_error
 
         def skip(nets):

@@ -7,7 +7,8 @@ import pytest
 
 from purejaxdqn import Config
 from purejaxdqn.agent import (Transition, epsilon_at, learn_step, make_optimizer,
-                              make_q_network, select_action, td_loss, update_target)
+                              make_q_network, n_step_transition, select_action, td_loss,
+                              update_target)
 
 CONFIG = Config(hidden_sizes=(8,))
 
@@ -123,3 +124,33 @@ def test_select_action_greedy_and_uniform():
     np.testing.assert_allclose(np.bincount(uniform, minlength=3) / 3000, 1 / 3, atol=0.03)
     half = np.asarray(jax.vmap(select_action, (0, None, None))(keys, q, 0.5))
     np.testing.assert_allclose(np.mean(half == 1), 0.5 + 0.5 / 3, atol=0.03)
+
+
+def test_n_step_transition_across_termination_and_truncation():
+    gamma = 0.9
+    rewards = np.array([[1.0, 2.0, 3.0]] * 3, np.float32)
+    last = np.array([[False, False, False],    # no episode end in the window
+                     [False, True, False],     # terminated at step 1
+                     [True, False, False]])    # truncated at step 0 (time limit)
+    terminal = np.array([[False, False, False], [False, True, False], [False, False, False]])
+    next_obs = np.arange(3 * 3 * 4, dtype=np.float32).reshape(3, 3, 4)
+    items = Transition(obs=next_obs - 1, action=np.array([[2, 0, 1]] * 3, np.int32),
+                       reward=rewards, terminal=terminal, next_obs=next_obs)
+    batch, steps = n_step_transition(jax.tree.map(jnp.asarray, items), jnp.asarray(last), gamma)
+    np.testing.assert_array_equal(steps, [3, 2, 1])
+    np.testing.assert_allclose(batch.reward, [1 + 2 * gamma + 3 * gamma**2, 1 + 2 * gamma, 1.0],
+                               rtol=1e-6)
+    np.testing.assert_array_equal(batch.terminal, [False, True, False])
+    np.testing.assert_array_equal(batch.next_obs, next_obs[[0, 1, 2], [2, 1, 0]])
+    np.testing.assert_array_equal(batch.obs, items.obs[:, 0])
+    np.testing.assert_array_equal(batch.action, [2, 2, 2])
+
+    # The TD target discounts the bootstrap by gamma ** steps, and not at all past a
+    # termination.
+    network = make_q_network(CONFIG, num_actions=3, obs_shape=(4,))
+    params = network.init(jax.random.key(0), next_obs[0, 0])
+    _, (_, td) = td_loss(params, params, batch, gamma, network, CONFIG, steps=steps)
+    q_tm1 = numpy_q(params, batch.obs)[np.arange(3), 2]
+    q_t = numpy_q(params, batch.next_obs).max(axis=1)
+    expected = np.asarray(batch.reward) + gamma ** np.array([3, 2, 1]) * np.array([1, 0, 1]) * q_t
+    np.testing.assert_allclose(td, expected - q_tm1, rtol=1e-5, atol=1e-5)

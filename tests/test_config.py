@@ -42,6 +42,8 @@ from tests.probe_envs import ContinuousProbe
     ({"priority_exponent": 1.5}, "Config.priority_exponent must be in [0, 1]"),
     ({"importance_beta_start": -0.1}, "Config.importance_beta_start must be in [0, 1]"),
     ({"prioritized": "yes"}, "Config.prioritized must be a bool"),
+    ({"n_step": 0}, "Config.n_step must be an integer > 0"),
+    ({"n_step": 5, "warmup_steps": 2}, "Config.warmup_steps must be >= n_step - 1 (4)"),
 ])
 def test_bad_config_is_refused(overrides, message):
     with pytest.raises(ValueError) as error:
@@ -57,7 +59,7 @@ def test_defaults_are_the_tutorials():
         eval_every=2_000, eval_episodes=5, final_eval_episodes=10, env_name="CartPole-v1",
         bootstrap_on_truncation=True, double_q=False, dueling=False, loss="huber",
         target_update_period=0, network="mlp", prioritized=False, priority_exponent=0.6,
-        importance_beta_start=0.4)
+        importance_beta_start=0.4, n_step=1)
 
 
 def test_config_is_immutable():

@@ -20,11 +20,13 @@ def learned_q(env, **overrides) -> np.ndarray:
     return np.asarray(network.apply(result.params, np.ones((1,), np.float32)))
 
 
+@pytest.mark.parametrize("n_step", [1, 3])
 @pytest.mark.parametrize("terminate, bootstrap, expected", [
     (False, True, 1.0 / (1.0 - GAMMA)),   # time limit: bootstrap from the final obs
     (True, True, 1.0),                    # termination: no bootstrap
     (False, False, 1.0),                  # tutorial semantics: a time limit ends it all
 ])
-def test_probe_q_values(terminate, bootstrap, expected):
-    q = learned_q(OneStepProbe(terminate), bootstrap_on_truncation=bootstrap)
+def test_probe_q_values(terminate, bootstrap, expected, n_step):
+    # With n-step windows, every window is cut at the one-step episode's end.
+    q = learned_q(OneStepProbe(terminate), bootstrap_on_truncation=bootstrap, n_step=n_step)
     np.testing.assert_allclose(q, expected, rtol=0.05)

@@ -29,7 +29,7 @@ def test_sampling_frequency_is_proportional_to_priority():
     alpha = 0.7
     config, buffer, state = filled_prioritized_buffer(td_errors, alpha)
     keys = jax.random.split(jax.random.key(0), 500)
-    drawn = jax.jit(jax.vmap(lambda k: sample(buffer, state, k, config, 0.5)))(keys)
+    drawn = jax.jit(jax.vmap(lambda k: sample(buffer, state, k, config, 0.5, 0.99)))(keys)
     counts = np.bincount(np.asarray(drawn.batch.obs[..., 0], int).ravel(), minlength=8)
     expected = (np.abs(td_errors) + 1e-6) ** alpha
     expected /= expected.sum()
@@ -53,7 +53,7 @@ def test_importance_weights_match_numpy_and_guard_zero_probability():
 def test_sampled_weights_use_the_buffer_fill():
     td_errors = np.array([1.0, 3.0, 1.0, 1.0])
     config, buffer, state = filled_prioritized_buffer(td_errors, 1.0)
-    drawn = sample(buffer, state, jax.random.key(1), config, 1.0)
+    drawn = sample(buffer, state, jax.random.key(1), config, 1.0, 0.99)
     p = (td_errors + 1e-6) / (td_errors + 1e-6).sum()
     picked = np.asarray(drawn.batch.obs[:, 0], int)
     w = (4 * p[picked]) ** -1.0
