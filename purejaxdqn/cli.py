@@ -59,8 +59,10 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per `Config` field, e.g. --learning-rate, with its default shown."""
     for field in dataclasses.fields(Config):
         flag = "--" + field.name.replace("_", "-")
-        kwargs = dict(dest=field.name, default=field.default,
-                      help=f"{FIELD_HELP[field.name]} (default: %(default)s)")
+        # Unset flags stay absent, so that a --preset's values are not overridden.
+        default = ",".join(map(str, field.default)) if field.name == "hidden_sizes" else field.default
+        kwargs = dict(dest=field.name, default=argparse.SUPPRESS,
+                      help=f"{FIELD_HELP[field.name]} (default: {default})")
         if field.type is bool or field.type == "bool":
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
         elif field.name == "hidden_sizes":
@@ -70,7 +72,10 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args) -> Config:
-    return Config(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Config)})
+    """The --preset (or the defaults), with every flag given on the command line applied."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
+             if hasattr(args, f.name)}
+    return Config.preset(args.preset, **given) if args.preset else Config(**given)
 
 
 def _grid_entry(text: str) -> tuple[str, list[float]]:
@@ -127,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (train, grid):
         command.add_argument("--num-seeds", type=int, default=16,
                              help="independent seeds, vmapped")
+        command.add_argument("--preset", default=None,
+                             help="start from a named Config preset (flags override it)")
         command.add_argument("--seed", type=int, default=0,
                              help="master seed; seed i uses key i of its split")
         command.add_argument("--out", type=Path, default=None,

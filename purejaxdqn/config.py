@@ -65,6 +65,13 @@ class Config:
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
         _validate(self)
 
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "Config":
+        """A named configuration (see `PRESETS`), with any field overridden."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
+
     def hyperparams(self) -> HyperParams:
         """The traced hyperparameters of this config, as float32 scalars."""
         return HyperParams(*(jnp.float32(getattr(self, f)) for f in TRACED_FIELDS))
@@ -77,6 +84,12 @@ class Config:
     @property
     def num_reports(self) -> int:
         return self.num_frames // self.report_every
+
+
+# Named configurations; the README says how each was found and what it reaches.
+PRESETS = {
+    "tutorial": {},
+}
 
 
 def _is_int(x) -> bool:
