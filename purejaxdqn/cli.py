@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from purejaxdqn import plots
 from purejaxdqn.config import TRACED_FIELDS, Config
 from purejaxdqn.runs import evaluate_run, load_metrics, write_curves_csv, write_tensorboard
-from purejaxdqn.stats import bootstrap_ci, summarize
+from purejaxdqn.stats import summarize
 from purejaxdqn.sweep import sweep
 from purejaxdqn.train import check_num_seeds, report_frames, train_seeds
 
@@ -214,29 +215,17 @@ def run_render(args) -> None:
 
 
 def run_compare(args) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    curves = []
     for run_dir in args.run_dirs:
         metrics = load_metrics(run_dir)
         if "eval_return" not in metrics:
             raise ValueError(f"{run_dir} has no periodic evaluation (eval_every was 0)")
         if metrics["eval_return"].ndim != 2:
             raise ValueError(f"{run_dir} is a sweep; compare takes `train --out` runs")
-        returns = metrics["eval_return"].T  # (reports, seeds)
-        low, high = bootstrap_ci(returns)
-        line, = ax.plot(metrics["frames"], returns.mean(axis=1), label=str(run_dir))
-        ax.fill_between(metrics["frames"], low, high, alpha=0.2, color=line.get_color())
+        curves.append((str(run_dir), metrics["frames"], metrics["eval_return"]))
         final = summarize(metrics["final_eval_return"])
         print(f"{str(run_dir):40} final IQM {_format(final['iqm'])}  mean {_format(final['mean'])}")
-    ax.set(xlabel="frames", ylabel="greedy return (mean, 95% CI)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(args.out, dpi=120)
-    plt.close(fig)
+    plots.learning_curves(args.out, curves, "greedy return (mean, 95% CI)")
     print(f"wrote {args.out}")
 
 
@@ -270,27 +259,10 @@ def write_outputs(out: Path, config: Config, params, metrics: dict, summary: dic
     np.savez(out / "params.npz", **flat)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if "eval_return" in metrics:
-        plot_learning_curve(out / "learning_curve.png", report_frames(config),
-                            metrics["eval_return"], config.env_name)
-
-
-def plot_learning_curve(path: Path, frames, eval_return, title: str) -> None:
-    """Mean greedy return against frames, with a 95% bootstrap band across seeds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    returns = np.asarray(eval_return).T  # (reports, seeds)
-    low, high = bootstrap_ci(returns)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(frames, returns.mean(axis=1), label=f"mean of {returns.shape[1]} seeds")
-    ax.fill_between(frames, low, high, alpha=0.3, label="95% CI")
-    ax.set(xlabel="frames", ylabel="greedy return", title=title)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+        seeds = len(metrics["eval_return"])
+        plots.learning_curves(out / "learning_curve.png",
+                              [(f"mean of {seeds} seeds", report_frames(config),
+                                metrics["eval_return"])], config.env_name)
 
 
 def run_sweep(args) -> list[dict]:
@@ -320,30 +292,9 @@ def run_sweep(args) -> list[dict]:
         summary = {"config": dataclasses.asdict(config), "grid": grid,
                    "num_seeds": args.num_seeds, "seed": args.seed, "ranked": rows, **timings}
         (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        plot_ranking(args.out / "sweep.png", rows, config.env_name)
+        plots.ranking(args.out / "sweep.png", rows, config.env_name)
         print(f"wrote {args.out}/")
     return rows
-
-
-def plot_ranking(path: Path, rows: list[dict], title: str) -> None:
-    """Settings ranked by IQM of the final greedy return, with 95% CIs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = [" ".join(f"{k}={v:g}" for k, v in r["setting"].items()) for r in rows]
-    iqm = np.array([r["iqm"]["value"] for r in rows])
-    err = np.array([[r["iqm"]["value"] - r["iqm"]["ci_low"],
-                     r["iqm"]["ci_high"] - r["iqm"]["value"]] for r in rows]).T
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 1.5))
-    ax.barh(np.arange(len(rows)), iqm, xerr=err, capsize=3)
-    ax.set_yticks(np.arange(len(rows)), labels)
-    ax.invert_yaxis()
-    ax.set(xlabel="IQM of final greedy return (95% CI)", title=title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def main(argv=None) -> int:

@@ -21,10 +21,9 @@ import numpy as np
 
 from purejaxdqn.agent import (LearnStats, Transition, epsilon_at, learn_step,
                               make_optimizer, make_q_network, select_action)
-from purejaxdqn.config import Config, HyperParams
 from purejaxdqn import replay
+from purejaxdqn.config import Config, HyperParams
 from purejaxdqn.envs import has_binary_observations, resolve_env
-from purejaxdqn.replay import make_buffer, new_priorities
 
 
 class TrainState(NamedTuple):
@@ -119,7 +118,7 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
     obs_shape = env.observation_space(env_params).shape
     network = make_q_network(config, num_actions, obs_shape)
     encode, decode = obs_codec(obs_shape, has_binary_observations(env))
-    buffer = make_buffer(config)
+    buffer = replay.make_buffer(config)
     blocks_per_report = config.report_every // config.train_every
     # Block b (0-based) ends at frame (b + 1) * train_every; it learns once the buffer
     # holds warmup_steps transitions.
@@ -187,7 +186,7 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
         if config.prioritized:
             # Before learning starts, sampled items keep the top priority new items get.
             top = jnp.full_like(td_error, state.buffer_state.sum_tree_state.max_recorded_priority)
-            priorities = jnp.where(learning, new_priorities(td_error, hparams.priority_exponent),
+            priorities = jnp.where(learning, replay.new_priorities(td_error, hparams.priority_exponent),
                                    top)
             state = state._replace(buffer_state=buffer.set_priorities(
                 state.buffer_state, drawn.indices, priorities))
