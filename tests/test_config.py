@@ -94,3 +94,16 @@ def test_hyperparams_are_float32_scalars():
     hparams = Config(learning_rate=1e-3).hyperparams()
     assert all(x.dtype == jax.numpy.float32 and x.shape == () for x in hparams)
     assert float(hparams.learning_rate) == pytest.approx(1e-3)
+
+
+def test_presets():
+    preset = Config.preset("cartpole-40k")
+    assert (preset.loss, preset.n_step, preset.learning_rate, preset.tau,
+            preset.eps_decay_frames) == ("mse", 3, 4e-3, 0.05, 10_000)
+    assert preset.num_frames == 40_000 and preset.gamma == 0.99  # the rest is the default
+    assert Config.preset("tutorial") == Config()
+    assert Config.preset("cartpole-40k", tau=0.1).tau == 0.1
+    with pytest.raises(ValueError, match="unknown preset 'fast'; choose from"):
+        Config.preset("fast")
+    with pytest.raises(ValueError, match="Config.tau must be in"):
+        Config.preset("cartpole-40k", tau=2.0)
