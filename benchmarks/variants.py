@@ -20,6 +20,7 @@ VARIANTS = {
     "double Q + dueling": {"double_q": True, "dueling": True},
     "prioritised replay": {"prioritized": True},
     "3-step returns": {"n_step": 3},
+    "noisy networks": {"noisy": True},
 }
 
 

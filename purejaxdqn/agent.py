@@ -10,6 +10,7 @@ import optax
 import rlax
 
 from purejaxdqn.config import Config
+from purejaxdqn.noisy import NoisyLinear
 
 
 class Transition(NamedTuple):
@@ -28,7 +29,9 @@ def make_q_network(config: Config, num_actions: int | None = None,
     """Haiku Q-network from observations of `obs_shape` (any dtype, any leading batch
     axes) to `num_actions` Q-values: an MLP over the flattened observation, after a 3x3
     convolution if `config.network == "cnn"`, with a dueling head (value + advantage -
-    mean advantage) if `config.dueling`.
+    mean advantage) if `config.dueling`. With `config.noisy` its dense layers are
+    `NoisyLinear`: `apply(params, obs, noise_key)` draws fresh noise, and without a key
+    it uses the mean weights.
 
     `num_actions` and `obs_shape` default to those of `config.env_name`.
     """
@@ -40,7 +43,26 @@ def make_q_network(config: Config, num_actions: int | None = None,
         obs_shape = env.observation_space(env_params).shape if obs_shape is None else obs_shape
     obs_shape = tuple(obs_shape)
 
-    def q_values(obs):
+    num_layers = len(config.hidden_sizes) + 1 + config.dueling
+
+    def q_values(obs, noise_key=None):
+        layer_keys = iter([None] * num_layers if noise_key is None
+                          else jax.random.split(noise_key, num_layers))
+
+        def dense(x, size, name):
+            if config.noisy:
+                return NoisyLinear(size, config.noisy_sigma0, name=f"noisy_{name}")(
+                    x, next(layer_keys))
+            return hk.Linear(size, name=name)(x)
+
+        def mlp(x, sizes, activate_final):
+            if not config.noisy:  # Haiku's own MLP (and its parameter names)
+                return hk.nets.MLP(sizes, activate_final=activate_final)(x)
+            for i, size in enumerate(sizes):
+                x = dense(x, size, f"linear_{i}")
+                x = jax.nn.relu(x) if activate_final or i < len(sizes) - 1 else x
+            return x
+
         batch_shape = obs.shape[:obs.ndim - len(obs_shape)]
         # Observations are stored in their native dtype; cast here, where they are used.
         x = obs.astype(jnp.float32).reshape(-1, *obs_shape)
@@ -48,12 +70,12 @@ def make_q_network(config: Config, num_actions: int | None = None,
             x = jax.nn.relu(hk.Conv2D(16, kernel_shape=3, padding="VALID")(x))
         x = x.reshape(x.shape[0], -1)
         if config.dueling:
-            torso = hk.nets.MLP(config.hidden_sizes, activate_final=True)(x)
-            value = hk.Linear(1, name="value")(torso)
-            advantage = hk.Linear(num_actions, name="advantage")(torso)
+            torso = mlp(x, config.hidden_sizes, activate_final=True)
+            value = dense(torso, 1, "value")
+            advantage = dense(torso, num_actions, "advantage")
             q = value + advantage - jnp.mean(advantage, axis=-1, keepdims=True)
         else:
-            q = hk.nets.MLP([*config.hidden_sizes, num_actions])(x)
+            q = mlp(x, [*config.hidden_sizes, num_actions], activate_final=False)
         return q.reshape(*batch_shape, num_actions)
 
     return hk.without_apply_rng(hk.transform(q_values))
@@ -110,24 +132,27 @@ LOSSES = {"huber": lambda td: rlax.huber_loss(td, 1.0), "mse": rlax.l2_loss}
 
 
 def td_loss(online_params, target_params, batch: Transition, gamma, network: hk.Transformed,
-            config: Config, weights=None, steps=1):
+            config: Config, weights=None, steps=1, noise_key=None):
     """Mean loss (`config.loss`) of the TD errors of a batch, weighted per example by
     `weights` if given (importance sampling); returns it and (`LearnStats`, TD errors).
 
     TD errors are `rlax.q_learning`'s, or `rlax.double_q_learning`'s if `config.double_q`.
     `steps` (per example) is how many rewards `batch.reward` sums (n-step returns): the
-    bootstrap is discounted by gamma ** steps.
+    bootstrap is discounted by gamma ** steps. `noise_key` (noisy networks) draws the
+    online and target networks' noise.
     """
-    q_t = network.apply(target_params, batch.next_obs)
+    online_key, target_key = (None, None) if noise_key is None else jax.random.split(noise_key)
+    q_t = network.apply(target_params, batch.next_obs, target_key)
     discount_t = gamma ** steps * (1.0 - batch.terminal.astype(jnp.float32))
     if config.double_q:
         # One forward pass of the online network over obs and next_obs together.
-        both = network.apply(online_params, jnp.concatenate([batch.obs, batch.next_obs]))
+        both = network.apply(online_params, jnp.concatenate([batch.obs, batch.next_obs]),
+                             online_key)
         q_tm1, q_t_selector = jnp.split(both, 2)
         td_error = jax.vmap(rlax.double_q_learning)(
             q_tm1, batch.action, batch.reward, discount_t, q_t, q_t_selector)
     else:
-        q_tm1 = network.apply(online_params, batch.obs)
+        q_tm1 = network.apply(online_params, batch.obs, online_key)
         td_error = jax.vmap(rlax.q_learning)(q_tm1, batch.action, batch.reward, discount_t, q_t)
     losses = LOSSES[config.loss](td_error)
     loss = jnp.mean(losses if weights is None else weights * losses)
@@ -151,7 +176,7 @@ def update_target(online_params, target_params, learn_steps, tau, config: Config
 
 
 def learn_step(online_params, target_params, opt_state, batch, learn_steps, hparams,
-               network, config: Config, weights=None, steps=1):
+               network, config: Config, weights=None, steps=1, noise_key=None):
     """One gradient step on `batch` (importance-weighted by `weights` if given), then the
     target update (see `update_target`).
 
@@ -159,7 +184,8 @@ def learn_step(online_params, target_params, opt_state, batch, learn_steps, hpar
     errors of the batch (for new priorities).
     """
     grads, (stats, td_error) = jax.grad(td_loss, has_aux=True)(
-        online_params, target_params, batch, hparams.gamma, network, config, weights, steps)
+        online_params, target_params, batch, hparams.gamma, network, config, weights, steps,
+        noise_key)
     optimizer = make_optimizer(hparams.learning_rate, hparams.max_grad_norm)
     updates, opt_state = optimizer.update(grads, opt_state, online_params)
     online_params = optax.apply_updates(online_params, updates)

@@ -43,6 +43,8 @@ FIELD_HELP = {
     "target_update_period": "0: soft target update by tau; K: copy every K learning steps",
     "network": "mlp, or cnn (a 3x3 convolution first; for image observations)",
     "prioritized": "prioritised replay with importance-sampling weights",
+    "noisy": "noisy networks explore (epsilon is then 0); evaluation uses the mean weights",
+    "noisy_sigma0": "noisy networks: initial noise scale",
     "n_step": "n-step returns (1: one-step Q-learning)",
     "priority_exponent": "prioritised replay: alpha, the priority exponent",
     "importance_beta_start": "prioritised replay: beta at frame 0, annealed to 1",

@@ -57,6 +57,8 @@ class Config:
     target_update_period: int = 0    # 0: soft update by tau each learning step; K: copy every K
     network: str = "mlp"             # "mlp", or "cnn": a 3x3 conv (16 channels) before the MLP
     n_step: int = 1                  # n-step returns (episode ends inside the n steps handled)
+    noisy: bool = False              # noisy networks explore instead of epsilon-greedy
+    noisy_sigma0: float = 0.5        # initial noise scale of the noisy layers
     prioritized: bool = False        # prioritised replay (flashbax sum tree)
     priority_exponent: float = 0.6   # alpha: priority = (|TD error| + eps) ** alpha
     importance_beta_start: float = 0.4  # beta, annealed linearly to 1 over the run
@@ -140,7 +142,9 @@ def _validate(c: Config) -> None:
     for field in ("priority_exponent", "importance_beta_start"):
         value = getattr(c, field)
         _require(_is_number(value) and 0.0 <= value <= 1.0, field, "in [0, 1]", value)
-    for field in ("bootstrap_on_truncation", "double_q", "dueling", "prioritized"):
+    _require(_is_number(c.noisy_sigma0) and c.noisy_sigma0 > 0, "noisy_sigma0",
+             "a number > 0", c.noisy_sigma0)
+    for field in ("bootstrap_on_truncation", "double_q", "dueling", "prioritized", "noisy"):
         _require(isinstance(getattr(c, field), bool), field, "a bool", getattr(c, field))
     _require(c.loss in LOSSES, "loss", f"one of {LOSSES}", c.loss)
     _require(c.network in NETWORKS, "network", f"one of {NETWORKS}", c.network)

@@ -137,9 +137,14 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
     def act(state: TrainState, key, hparams):
         """One environment frame, epsilon-greedy; returns its transition."""
         act_key, env_key = jax.random.split(key)
-        epsilon = epsilon_at(state.frame, hparams.eps_start, hparams.eps_end,
-                             hparams.eps_decay_frames)
-        action = select_action(act_key, network.apply(state.online_params, state.obs), epsilon)
+        if config.noisy:  # the noise explores: greedy in the freshly perturbed network
+            q = network.apply(state.online_params, state.obs, act_key)
+            action = jnp.argmax(q, axis=-1).astype(jnp.int32)
+        else:
+            epsilon = epsilon_at(state.frame, hparams.eps_start, hparams.eps_end,
+                                 hparams.eps_decay_frames)
+            action = select_action(act_key, network.apply(state.online_params, state.obs),
+                                   epsilon)
         obs, env_state, reward, terminated, truncated, info = env.step(
             env_key, state.env_state, action, env_params)
         reward = jnp.asarray(reward, jnp.float32)
@@ -163,6 +168,9 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
             buffer_state=replay.add(buffer, state.buffer_state, transitions, config))
         beta = hparams.importance_beta_start + (1.0 - hparams.importance_beta_start) * (
             state.frame / config.num_frames)
+        noise_key = None
+        if config.noisy:
+            sample_key, noise_key = jax.random.split(sample_key)
         drawn = replay.sample(buffer, state.buffer_state, sample_key, config, beta,
                               hparams.gamma)
         batch = drawn.batch._replace(obs=decode(drawn.batch.obs),
@@ -171,7 +179,7 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
         def learn(nets):
             learn_steps = block_index - first_learning_block + 1  # this one included
             *nets, stats, td_error = learn_step(*nets, batch, learn_steps, hparams, network,
-                                                config, drawn.weights, drawn.steps)
+                                                config, drawn.weights, drawn.steps, noise_key)
             return tuple(nets), stats, td_error
 
         def skip(nets):
@@ -207,8 +215,8 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
         total_episodes = jnp.sum(episodes)
         metrics = {name: _masked_mean(value, learning)
                    for name, value in stats._asdict().items()}
-        metrics["epsilon"] = epsilon_at(state.frame, hparams.eps_start, hparams.eps_end,
-                                        hparams.eps_decay_frames)
+        metrics["epsilon"] = jnp.float32(0.0) if config.noisy else epsilon_at(
+            state.frame, hparams.eps_start, hparams.eps_end, hparams.eps_decay_frames)
         metrics["train_episodes"] = total_episodes
         metrics["train_episode_return"] = jnp.where(
             total_episodes > 0, jnp.sum(return_sums) / jnp.maximum(total_episodes, 1), jnp.nan)

@@ -59,7 +59,7 @@ def test_defaults_are_the_tutorials():
         eval_every=2_000, eval_episodes=5, final_eval_episodes=10, env_name="CartPole-v1",
         bootstrap_on_truncation=True, double_q=False, dueling=False, loss="huber",
         target_update_period=0, network="mlp", prioritized=False, priority_exponent=0.6,
-        importance_beta_start=0.4, n_step=1)
+        importance_beta_start=0.4, n_step=1, noisy=False, noisy_sigma0=0.5)
 
 
 def test_config_is_immutable():

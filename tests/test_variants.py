@@ -19,6 +19,7 @@ SHORT = dict(num_frames=12_000, eval_every=0, eps_decay_frames=6_000, learning_r
     {"prioritized": True},
     {"n_step": 3},
     {"n_step": 3, "prioritized": True},
+    {"noisy": True},
 ])
 def test_variant_learns_cartpole(variant):
     result = train_seeds(Config(**SHORT, **variant), num_seeds=4, seed=1)
