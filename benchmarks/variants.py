@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from purejaxdqn import Config, train_seeds
+from purejaxdqn.config import PRESETS
 from purejaxdqn.stats import summarize
 
 VARIANTS = {
@@ -21,6 +22,7 @@ VARIANTS = {
     "prioritised replay": {"prioritized": True},
     "3-step returns": {"n_step": 3},
     "noisy networks": {"noisy": True},
+    "preset cartpole-40k": PRESETS["cartpole-40k"],
 }
 
 
