@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from purejaxdqn import Config, make_train
 from purejaxdqn.agent import Transition, learn_step, make_optimizer, make_q_network
 from purejaxdqn.envs import resolve_env
+from purejaxdqn.evaluation import random_policy_returns
 
 
 def best_of_3(fn, *args) -> float:
@@ -44,24 +45,9 @@ def learning_steps(config: Config, count: int):
 
 
 def random_policy_return(episodes: int = 2_000) -> float:
-    env, env_params, num_actions = resolve_env("CartPole-v1")
-
-    def episode(key):
-        reset_key, key = jax.random.split(key)
-        _, state = env.reset(reset_key, env_params)
-
-        def step(carry, key):
-            state, done, total = carry
-            action_key, step_key = jax.random.split(key)
-            action = jax.random.randint(action_key, (), 0, num_actions)
-            _, state, reward, terminated, truncated, _ = env.step(step_key, state, action,
-                                                                  env_params)
-            return (state, done | terminated | truncated, total + jnp.where(done, 0.0, reward)), None
-
-        keys = jax.random.split(key, env_params.max_steps_in_episode)
-        return jax.lax.scan(step, (state, False, 0.0), keys)[0][2]
-
-    return float(jnp.mean(jax.jit(jax.vmap(episode))(jax.random.split(jax.random.key(0), episodes))))
+    env, env_params, _ = resolve_env("CartPole-v1")
+    program = jax.jit(lambda key: random_policy_returns(key, env, env_params, episodes))
+    return float(jnp.mean(program(jax.random.key(0))))
 
 
 def main():

@@ -22,6 +22,10 @@ VARIANTS = {
     "prioritised replay": {"prioritized": True},
     "3-step returns": {"n_step": 3},
     "noisy networks": {"noisy": True},
+    "C51, support [0, 100]": {"distributional": True, "v_min": 0.0, "v_max": 100.0},
+    "C51 + double Q + dueling + prioritised + 3-step": {
+        "distributional": True, "v_min": 0.0, "v_max": 100.0, "double_q": True,
+        "dueling": True, "prioritized": True, "n_step": 3},
     "preset cartpole-40k": PRESETS["cartpole-40k"],
 }
 

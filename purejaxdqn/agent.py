@@ -31,7 +31,9 @@ def make_q_network(config: Config, num_actions: int | None = None,
     convolution if `config.network == "cnn"`, with a dueling head (value + advantage -
     mean advantage) if `config.dueling`. With `config.noisy` its dense layers are
     `NoisyLinear`: `apply(params, obs, noise_key)` draws fresh noise, and without a key
-    it uses the mean weights.
+    it uses the mean weights. With `config.distributional` (C51) the head gives each
+    action logits over `return_atoms(config)`, and the Q-values are their expectations;
+    `apply(..., logits=True)` returns the logits, of shape (..., num_actions, num_atoms).
 
     `num_actions` and `obs_shape` default to those of `config.env_name`.
     """
@@ -45,7 +47,9 @@ def make_q_network(config: Config, num_actions: int | None = None,
 
     num_layers = len(config.hidden_sizes) + 1 + config.dueling
 
-    def q_values(obs, noise_key=None):
+    atoms_per_action = config.num_atoms if config.distributional else 1
+
+    def q_values(obs, noise_key=None, logits=False):
         layer_keys = iter([None] * num_layers if noise_key is None
                           else jax.random.split(noise_key, num_layers))
 
@@ -69,16 +73,32 @@ def make_q_network(config: Config, num_actions: int | None = None,
         if config.network == "cnn":
             x = jax.nn.relu(hk.Conv2D(16, kernel_shape=3, padding="VALID")(x))
         x = x.reshape(x.shape[0], -1)
+        head_shape = (-1, num_actions, atoms_per_action)
         if config.dueling:
             torso = mlp(x, config.hidden_sizes, activate_final=True)
-            value = dense(torso, 1, "value")
-            advantage = dense(torso, num_actions, "advantage")
-            q = value + advantage - jnp.mean(advantage, axis=-1, keepdims=True)
+            value = dense(torso, atoms_per_action, "value").reshape(-1, 1, atoms_per_action)
+            advantage = dense(torso, num_actions * atoms_per_action, "advantage")
+            advantage = advantage.reshape(head_shape)
+            head = value + advantage - jnp.mean(advantage, axis=1, keepdims=True)
         else:
-            q = mlp(x, [*config.hidden_sizes, num_actions], activate_final=False)
-        return q.reshape(*batch_shape, num_actions)
+            head = mlp(x, [*config.hidden_sizes, num_actions * atoms_per_action],
+                       activate_final=False).reshape(head_shape)
+        if not config.distributional:
+            return head.reshape(*batch_shape, num_actions)
+        head = head.reshape(*batch_shape, num_actions, atoms_per_action)
+        return head if logits else expected_q(head, return_atoms(config))
 
     return hk.without_apply_rng(hk.transform(q_values))
+
+
+def return_atoms(config: Config) -> chex.Array:
+    """C51's fixed support: `num_atoms` returns evenly spaced over [v_min, v_max]."""
+    return jnp.linspace(config.v_min, config.v_max, config.num_atoms)
+
+
+def expected_q(logits: chex.Array, atoms: chex.Array) -> chex.Array:
+    """Q-values: the means of categorical distributions over `atoms` (last axis)."""
+    return jnp.sum(jax.nn.softmax(logits) * atoms, axis=-1)
 
 
 def epsilon_at(frame: chex.Array, eps_start, eps_end, eps_decay_frames) -> chex.Array:
@@ -133,32 +153,55 @@ LOSSES = {"huber": lambda td: rlax.huber_loss(td, 1.0), "mse": rlax.l2_loss}
 
 def td_loss(online_params, target_params, batch: Transition, gamma, network: hk.Transformed,
             config: Config, weights=None, steps=1, noise_key=None):
-    """Mean loss (`config.loss`) of the TD errors of a batch, weighted per example by
-    `weights` if given (importance sampling); returns it and (`LearnStats`, TD errors).
+    """Mean loss of a batch, weighted per example by `weights` if given (importance
+    sampling); returns it and (`LearnStats`, errors), where the errors' magnitudes set
+    new priorities.
 
-    TD errors are `rlax.q_learning`'s, or `rlax.double_q_learning`'s if `config.double_q`.
-    `steps` (per example) is how many rewards `batch.reward` sums (n-step returns): the
-    bootstrap is discounted by gamma ** steps. `noise_key` (noisy networks) draws the
-    online and target networks' noise.
+    The loss is `config.loss` of the TD errors of `rlax.q_learning` (or
+    `rlax.double_q_learning` if `config.double_q`), which are then the errors. With
+    `config.distributional` it is the cross-entropy of `rlax.categorical_q_learning` (or
+    `categorical_double_q_learning`), which is then also the error; the stats still
+    report the TD error of the expected Q-values. `steps` (per example) is how many
+    rewards `batch.reward` sums (n-step returns): the bootstrap is discounted by
+    gamma ** steps. `noise_key` (noisy networks) draws the online and target networks'
+    noise.
     """
     online_key, target_key = (None, None) if noise_key is None else jax.random.split(noise_key)
-    q_t = network.apply(target_params, batch.next_obs, target_key)
-    discount_t = gamma ** steps * (1.0 - batch.terminal.astype(jnp.float32))
+    logits = config.distributional
+    out_t = network.apply(target_params, batch.next_obs, target_key, logits=logits)
     if config.double_q:
         # One forward pass of the online network over obs and next_obs together.
         both = network.apply(online_params, jnp.concatenate([batch.obs, batch.next_obs]),
-                             online_key)
-        q_tm1, q_t_selector = jnp.split(both, 2)
+                             online_key, logits=logits)
+        out_tm1, out_t_selector = jnp.split(both, 2)
+    else:
+        out_tm1 = network.apply(online_params, batch.obs, online_key, logits=logits)
+    to_q = (lambda out: expected_q(out, return_atoms(config))) if logits else (lambda out: out)
+    q_tm1, q_t = to_q(out_tm1), to_q(out_t)
+    discount_t = gamma ** steps * (1.0 - batch.terminal.astype(jnp.float32))
+    if config.double_q:
+        q_t_selector = to_q(out_t_selector)
         td_error = jax.vmap(rlax.double_q_learning)(
             q_tm1, batch.action, batch.reward, discount_t, q_t, q_t_selector)
     else:
-        q_tm1 = network.apply(online_params, batch.obs, online_key)
         td_error = jax.vmap(rlax.q_learning)(q_tm1, batch.action, batch.reward, discount_t, q_t)
-    losses = LOSSES[config.loss](td_error)
+    if config.distributional:
+        atoms = return_atoms(config)
+        if config.double_q:
+            errors = jax.vmap(rlax.categorical_double_q_learning,
+                              (None, 0, 0, 0, 0, None, 0, 0))(
+                atoms, out_tm1, batch.action, batch.reward, discount_t, atoms, out_t,
+                q_t_selector)
+        else:
+            errors = jax.vmap(rlax.categorical_q_learning, (None, 0, 0, 0, 0, None, 0))(
+                atoms, out_tm1, batch.action, batch.reward, discount_t, atoms, out_t)
+        losses = errors
+    else:
+        errors, losses = td_error, LOSSES[config.loss](td_error)
     loss = jnp.mean(losses if weights is None else weights * losses)
     q_taken = jnp.take_along_axis(q_tm1, batch.action[:, None], axis=-1)
     stats = LearnStats(loss, jnp.mean(jnp.abs(td_error)), jnp.mean(q_taken))
-    return loss, (stats, td_error)
+    return loss, (stats, errors)
 
 
 def make_optimizer(learning_rate, max_grad_norm) -> optax.GradientTransformation:
@@ -180,10 +223,10 @@ def learn_step(online_params, target_params, opt_state, batch, learn_steps, hpar
     """One gradient step on `batch` (importance-weighted by `weights` if given), then the
     target update (see `update_target`).
 
-    Returns the new (online_params, target_params, opt_state), `LearnStats` and the TD
-    errors of the batch (for new priorities).
+    Returns the new (online_params, target_params, opt_state), `LearnStats` and the
+    errors of the batch that set new priorities (see `td_loss`).
     """
-    grads, (stats, td_error) = jax.grad(td_loss, has_aux=True)(
+    grads, (stats, errors) = jax.grad(td_loss, has_aux=True)(
         online_params, target_params, batch, hparams.gamma, network, config, weights, steps,
         noise_key)
     optimizer = make_optimizer(hparams.learning_rate, hparams.max_grad_norm)
@@ -191,4 +234,4 @@ def learn_step(online_params, target_params, opt_state, batch, learn_steps, hpar
     online_params = optax.apply_updates(online_params, updates)
     target_params = update_target(online_params, target_params, learn_steps, hparams.tau,
                                   config)
-    return online_params, target_params, opt_state, stats, td_error
+    return online_params, target_params, opt_state, stats, errors

@@ -48,6 +48,10 @@ FIELD_HELP = {
     "n_step": "n-step returns (1: one-step Q-learning)",
     "priority_exponent": "prioritised replay: alpha, the priority exponent",
     "importance_beta_start": "prioritised replay: beta at frame 0, annealed to 1",
+    "distributional": "C51: learn a categorical return distribution (rlax) instead of Q",
+    "num_atoms": "C51: atoms of the return distribution",
+    "v_min": "C51: lowest return of the support",
+    "v_max": "C51: highest return of the support",
 }
 
 

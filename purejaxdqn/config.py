@@ -62,6 +62,10 @@ class Config:
     prioritized: bool = False        # prioritised replay (flashbax sum tree)
     priority_exponent: float = 0.6   # alpha: priority = (|TD error| + eps) ** alpha
     importance_beta_start: float = 0.4  # beta, annealed linearly to 1 over the run
+    distributional: bool = False     # C51: a categorical return distribution per action
+    num_atoms: int = 51              # C51: atoms of the distribution's fixed support
+    v_min: float = -10.0             # C51: the support spans [v_min, v_max]
+    v_max: float = 10.0
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
@@ -144,7 +148,16 @@ def _validate(c: Config) -> None:
         _require(_is_number(value) and 0.0 <= value <= 1.0, field, "in [0, 1]", value)
     _require(_is_number(c.noisy_sigma0) and c.noisy_sigma0 > 0, "noisy_sigma0",
              "a number > 0", c.noisy_sigma0)
-    for field in ("bootstrap_on_truncation", "double_q", "dueling", "prioritized", "noisy"):
+    _require(_is_int(c.num_atoms) and c.num_atoms >= 2, "num_atoms", "an integer >= 2",
+             c.num_atoms)
+    _require(_is_number(c.v_min), "v_min", "a number", c.v_min)
+    _require(_is_number(c.v_max) and c.v_max > c.v_min, "v_max", f"a number > v_min ({c.v_min})",
+             c.v_max)
+    _require(not (c.distributional and c.loss != "huber"), "loss",
+             "'huber' (the default, unused) with distributional=True: C51 minimises a "
+             "cross-entropy", c.loss)
+    for field in ("bootstrap_on_truncation", "double_q", "dueling", "prioritized", "noisy",
+                  "distributional"):
         _require(isinstance(getattr(c, field), bool), field, "a bool", getattr(c, field))
     _require(c.loss in LOSSES, "loss", f"one of {LOSSES}", c.loss)
     _require(c.network in NETWORKS, "network", f"one of {NETWORKS}", c.network)

@@ -83,5 +83,6 @@ def sample(buffer, buffer_state, key, config: Config, beta, gamma) -> Sample:
                   importance_weights(drawn.probabilities, num_items, beta))
 
 
-def new_priorities(td_error, exponent) -> chex.Array:
-    return (jnp.abs(td_error) + PRIORITY_EPS) ** exponent
+def new_priorities(errors, exponent) -> chex.Array:
+    """Priorities from the errors of a learning step (TD errors, or C51's cross-entropies)."""
+    return (jnp.abs(errors) + PRIORITY_EPS) ** exponent

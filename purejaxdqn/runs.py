@@ -11,7 +11,7 @@ import numpy as np
 from purejaxdqn.agent import make_q_network
 from purejaxdqn.config import Config
 from purejaxdqn.envs import resolve_env
-from purejaxdqn.train import evaluate
+from purejaxdqn.evaluation import evaluate
 
 
 def _require_file(path: Path) -> Path:

@@ -24,6 +24,7 @@ from purejaxdqn.agent import (LearnStats, Transition, epsilon_at, learn_step,
 from purejaxdqn import replay
 from purejaxdqn.config import Config, HyperParams
 from purejaxdqn.envs import has_binary_observations, resolve_env
+from purejaxdqn.evaluation import evaluate
 
 
 class TrainState(NamedTuple):
@@ -48,32 +49,6 @@ class TrainResult(NamedTuple):
 def report_frames(config: Config) -> np.ndarray:
     """The frame counts at which metrics are reported: eval_every, 2 * eval_every, ..."""
     return config.report_every * np.arange(1, config.num_reports + 1)
-
-
-def evaluate(key, params, network, env, env_params, num_episodes: int) -> chex.Array:
-    """Mean undiscounted return of `num_episodes` greedy (epsilon 0) episodes.
-
-    The episodes run side by side for `max_steps_in_episode` steps; rewards after an
-    episode's first termination or truncation are masked out.
-    """
-    def episode_return(key):
-        reset_key, step_key = jax.random.split(key)
-        obs, env_state = env.reset(reset_key, env_params)
-
-        def step(carry, key):
-            obs, env_state, done, total = carry
-            action = jnp.argmax(network.apply(params, obs), axis=-1)
-            obs, env_state, reward, terminated, truncated, _ = env.step(
-                key, env_state, action, env_params)
-            total = total + jnp.where(done, 0.0, reward)
-            return (obs, env_state, done | terminated | truncated, total), None
-
-        keys = jax.random.split(step_key, env_params.max_steps_in_episode)
-        init = (obs, env_state, jnp.bool_(False), jnp.float32(0.0))
-        (_, _, _, total), _ = jax.lax.scan(step, init, keys)
-        return total
-
-    return jnp.mean(jax.vmap(episode_return)(jax.random.split(key, num_episodes)))
 
 
 def obs_codec(obs_shape: tuple[int, ...], binary: bool):
@@ -178,9 +153,9 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
 
         def learn(nets):
             learn_steps = block_index - first_learning_block + 1  # this one included
-            *nets, stats, td_error = learn_step(*nets, batch, learn_steps, hparams, network,
-                                                config, drawn.weights, drawn.steps, noise_key)
-            return tuple(nets), stats, td_error
+            *nets, stats, errors = learn_step(*nets, batch, learn_steps, hparams, network,
+                                              config, drawn.weights, drawn.steps, noise_key)
+            return tuple(nets), stats, errors
 
         def skip(nets):
             return nets, LearnStats(*(jnp.float32(0.0),) * 3), jnp.zeros(config.batch_size)
@@ -189,12 +164,12 @@ def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
         # stays a real branch under vmap instead of becoming a select of both sides.
         learning = block_index >= first_learning_block
         nets = (state.online_params, state.target_params, state.opt_state)
-        (online, target, opt_state), stats, td_error = jax.lax.cond(learning, learn, skip, nets)
+        (online, target, opt_state), stats, errors = jax.lax.cond(learning, learn, skip, nets)
         state = state._replace(online_params=online, target_params=target, opt_state=opt_state)
         if config.prioritized:
             # Before learning starts, sampled items keep the top priority new items get.
-            top = jnp.full_like(td_error, state.buffer_state.sum_tree_state.max_recorded_priority)
-            priorities = jnp.where(learning, replay.new_priorities(td_error, hparams.priority_exponent),
+            top = jnp.full_like(errors, state.buffer_state.sum_tree_state.max_recorded_priority)
+            priorities = jnp.where(learning, replay.new_priorities(errors, hparams.priority_exponent),
                                    top)
             state = state._replace(buffer_state=buffer.set_priorities(
                 state.buffer_state, drawn.indices, priorities))

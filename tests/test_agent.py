@@ -154,3 +154,82 @@ def test_n_step_transition_across_termination_and_truncation():
     q_t = numpy_q(params, batch.next_obs).max(axis=1)
     expected = np.asarray(batch.reward) + gamma ** np.array([3, 2, 1]) * np.array([1, 0, 1]) * q_t
     np.testing.assert_allclose(td, expected - q_tm1, rtol=1e-5, atol=1e-5)
+
+
+def numpy_c51_loss(logits_tm1, action, reward, discount, logits_t, atoms, q_t_selector=None):
+    """C51's loss as in the paper's Algorithm 1: project the shifted target atoms onto the
+    support by splitting each one's mass between its two neighbours."""
+    def softmax(x):
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    p_t = softmax(logits_t)                                  # (B, A, N)
+    selector = (p_t * atoms).sum(-1) if q_t_selector is None else q_t_selector
+    rows = np.arange(len(action))
+    p_next = p_t[rows, selector.argmax(axis=1)]              # (B, N)
+    v_min, v_max, dz = atoms[0], atoms[-1], atoms[1] - atoms[0]
+    target = np.zeros_like(p_next)
+    for i in rows:
+        for j, z in enumerate(atoms):
+            b = (np.clip(reward[i] + discount[i] * z, v_min, v_max) - v_min) / dz
+            low, high = int(np.floor(b)), int(np.ceil(b))
+            if low == high:
+                target[i, low] += p_next[i, j]
+            else:
+                target[i, low] += p_next[i, j] * (high - b)
+                target[i, high] += p_next[i, j] * (b - low)
+    logits = logits_tm1[rows, action]
+    log_p = logits - logits.max(-1, keepdims=True)
+    log_p = log_p - np.log(np.exp(log_p).sum(-1, keepdims=True))
+    return -(target * log_p).sum(-1)
+
+
+@pytest.mark.parametrize("double_q", [False, True])
+def test_c51_loss_matches_numpy(batch_and_params, double_q):
+    _, batch, _, _ = batch_and_params
+    # Six atoms one apart; the rewards push target atoms past both ends of the support.
+    config = Config(hidden_sizes=(8,), distributional=True, num_atoms=6, v_min=-2.0,
+                    v_max=3.0, double_q=double_q)
+    network = make_q_network(config, num_actions=3, obs_shape=(4,))
+    online = network.init(jax.random.key(1), batch.obs)
+    target = jax.tree.map(lambda x: 3.0 * x, network.init(jax.random.key(2), batch.obs))
+    gamma = 0.9
+    logits = {name: np.asarray(network.apply(params, obs, logits=True), np.float64)
+              for name, params, obs in [("tm1", online, batch.obs), ("t", target, batch.next_obs),
+                                        ("selector", online, batch.next_obs)]}
+    atoms = np.linspace(-2.0, 3.0, 6)
+    assert logits["tm1"].shape == (4, 3, 6)
+    selector = (np.exp(logits["selector"]) / np.exp(logits["selector"]).sum(-1, keepdims=True)
+                * atoms).sum(-1) if double_q else None
+    if double_q:  # the online network's choice differs from the target network's here
+        q_t = (np.exp(logits["t"]) / np.exp(logits["t"]).sum(-1, keepdims=True) * atoms).sum(-1)
+        assert np.any(selector.argmax(axis=1) != q_t.argmax(axis=1))
+    discount = gamma * (1.0 - batch.terminal)
+    expected = numpy_c51_loss(logits["tm1"], batch.action, batch.reward, discount,
+                              logits["t"], atoms, selector)
+
+    loss, (stats, errors) = td_loss(online, target, jax.tree.map(jnp.asarray, batch), gamma,
+                                    network, config)
+    np.testing.assert_allclose(errors, expected, rtol=1e-5)
+    np.testing.assert_allclose(loss, expected.mean(), rtol=1e-5)
+    q_tm1 = network.apply(online, batch.obs)
+    np.testing.assert_allclose(stats.q_value, q_tm1[np.arange(4), batch.action].mean(),
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize("dueling", [False, True])
+def test_c51_q_values_are_the_expected_returns(dueling):
+    config = Config(hidden_sizes=(8,), distributional=True, num_atoms=5, v_min=0.0,
+                    v_max=100.0, dueling=dueling)
+    network = make_q_network(config, num_actions=3, obs_shape=(4,))
+    obs = jax.random.normal(jax.random.key(3), (7, 4))
+    params = network.init(jax.random.key(4), obs)
+    logits = np.asarray(network.apply(params, obs, logits=True), np.float64)
+    assert logits.shape == (7, 3, 5)
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    q = network.apply(params, obs)
+    assert q.shape == (7, 3)
+    np.testing.assert_allclose(q, (probs * np.linspace(0, 100, 5)).sum(-1), rtol=1e-5)
+    assert np.all((0.0 <= q) & (q <= 100.0))
+    # Unbatched observations too (acting sees one observation per seed).
+    np.testing.assert_allclose(network.apply(params, obs[0]), q[0], rtol=1e-5)

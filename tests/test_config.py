@@ -44,6 +44,10 @@ from tests.probe_envs import ContinuousProbe
     ({"prioritized": "yes"}, "Config.prioritized must be a bool"),
     ({"n_step": 0}, "Config.n_step must be an integer > 0"),
     ({"n_step": 5, "warmup_steps": 2}, "Config.warmup_steps must be >= n_step - 1 (4)"),
+    ({"num_atoms": 1}, "Config.num_atoms must be an integer >= 2"),
+    ({"v_min": 5.0, "v_max": 5.0}, "Config.v_max must be a number > v_min (5.0)"),
+    ({"distributional": "yes"}, "Config.distributional must be a bool"),
+    ({"distributional": True, "loss": "mse"}, "C51 minimises a cross-entropy"),
 ])
 def test_bad_config_is_refused(overrides, message):
     with pytest.raises(ValueError) as error:
@@ -59,7 +63,8 @@ def test_defaults_are_the_tutorials():
         eval_every=2_000, eval_episodes=5, final_eval_episodes=10, env_name="CartPole-v1",
         bootstrap_on_truncation=True, double_q=False, dueling=False, loss="huber",
         target_update_period=0, network="mlp", prioritized=False, priority_exponent=0.6,
-        importance_beta_start=0.4, n_step=1, noisy=False, noisy_sigma0=0.5)
+        importance_beta_start=0.4, n_step=1, noisy=False, noisy_sigma0=0.5,
+        distributional=False, num_atoms=51, v_min=-10.0, v_max=10.0)
 
 
 def test_config_is_immutable():

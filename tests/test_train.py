@@ -7,7 +7,7 @@ import pytest
 
 from purejaxdqn import Config, make_q_network, make_train, make_trainer, report_frames
 from purejaxdqn.agent import epsilon_at
-from purejaxdqn.train import evaluate
+from purejaxdqn.evaluation import evaluate, random_policy_returns
 from tests.probe_envs import CounterEnv, OneStepProbe, ProbeParams
 
 SMALL = Config(num_frames=2_000, batch_size=32, buffer_size=1_000, warmup_steps=200,
@@ -109,6 +109,17 @@ def test_evaluation_is_greedy():
     mean_return = jax.jit(lambda key: evaluate(key, params, network, env, env_params, 20))(
         jax.random.key(0))
     assert float(mean_return) == 50.0  # any random action would lose a reward
+
+
+def test_random_policy_is_uniform():
+    # Each of 50 steps pays 1 for action 0 of 2: the return is Binomial(50, 1/2).
+    env = OneStepProbe(terminate=False, rewarded_action=0)
+    env_params = ProbeParams(max_steps_in_episode=50)
+    returns = np.asarray(jax.jit(lambda key: random_policy_returns(key, env, env_params, 2_000))(
+        jax.random.key(0)))
+    assert returns.shape == (2_000,)
+    assert abs(returns.mean() - 25.0) < 0.3  # standard error 0.08
+    assert abs(returns.std() - np.sqrt(12.5)) < 0.3
 
 
 def test_learning_step_stays_a_branch_under_vmap():
