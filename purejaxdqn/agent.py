@@ -10,6 +10,7 @@ import optax
 import rlax
 
 from purejaxdqn.config import Config
+from purejaxdqn.conv import PatchConv2D
 from purejaxdqn.noisy import NoisyLinear
 
 
@@ -71,7 +72,8 @@ def make_q_network(config: Config, num_actions: int | None = None,
         # Observations are stored in their native dtype; cast here, where they are used.
         x = obs.astype(jnp.float32).reshape(-1, *obs_shape)
         if config.network == "cnn":
-            x = jax.nn.relu(hk.Conv2D(16, kernel_shape=3, padding="VALID")(x))
+            # hk.Conv2D's module name, so params saved with either load into both.
+            x = jax.nn.relu(PatchConv2D(16, kernel_shape=3, name="conv2_d")(x))
         x = x.reshape(x.shape[0], -1)
         head_shape = (-1, num_actions, atoms_per_action)
         if config.dueling:

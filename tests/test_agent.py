@@ -1,11 +1,13 @@
 """The agent's pieces against independent numpy computations."""
 
+import haiku as hk
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from purejaxdqn import Config
+from purejaxdqn.conv import PatchConv2D
 from purejaxdqn.agent import (Transition, epsilon_at, learn_step, make_optimizer,
                               make_q_network, n_step_transition, select_action, td_loss,
                               update_target)
@@ -233,3 +235,19 @@ def test_c51_q_values_are_the_expected_returns(dueling):
     assert np.all((0.0 <= q) & (q <= 100.0))
     # Unbatched observations too (acting sees one observation per seed).
     np.testing.assert_allclose(network.apply(params, obs[0]), q[0], rtol=1e-5)
+
+
+def test_patch_conv_is_haikus_conv():
+    x = jax.random.normal(jax.random.key(5), (6, 10, 10, 4))
+    ours = hk.transform(lambda x: PatchConv2D(16, kernel_shape=3, name="conv2_d")(x))
+    haikus = hk.transform(lambda x: hk.Conv2D(16, kernel_shape=3, padding="VALID")(x))
+    params = ours.init(jax.random.key(6), x)
+    params["conv2_d"]["b"] = jax.random.normal(jax.random.key(7), (16,))
+    assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape,
+                                                           haikus.init(jax.random.key(6), x))
+    got = ours.apply(params, None, x)
+    assert got.shape == (6, 8, 8, 16)
+    np.testing.assert_allclose(got, haikus.apply(params, None, x), rtol=1e-5, atol=1e-5)
+    # Any leading axes.
+    np.testing.assert_allclose(ours.apply(params, None, x.reshape(2, 3, 10, 10, 4)),
+                               got.reshape(2, 3, 8, 8, 16), rtol=1e-6)
