@@ -13,7 +13,6 @@ checkpoint: it loses at most the segment in progress. (orbax would work too, but
 import dataclasses
 import json
 import os
-import signal
 from pathlib import Path
 from typing import Callable
 
@@ -22,11 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxdqn.config import Config
-from purejaxdqn.train import TrainResult, check_num_seeds, make_trainer, shard_seeds
+from purejaxdqn.train import TrainResult, check_num_seeds, make_trainer, seed_keys
 
 CHECKPOINT = "checkpoint.npz"
-# Tests set this to simulate a crash (SIGKILL) right after the N-th checkpoint is written.
-KILL_AFTER_ENV = "PUREJAXDQN_TEST_KILL_AFTER_SEGMENT"
 
 
 def segment_reports_for(config: Config, segment_frames: int) -> int:
@@ -98,7 +95,7 @@ def train_resumable(config: Config, num_seeds: int, out: Path, segment_frames: i
                       donate_argnums=0)
     final_eval = jax.jit(jax.vmap(trainer.final_eval))
 
-    keys, padding = shard_seeds(jax.random.split(jax.random.key(seed), num_seeds))
+    keys, drop_padding = seed_keys(seed, num_seeds)
     state = init(keys, hparams)
     metrics, next_report = {}, 0
     if resume:
@@ -107,7 +104,6 @@ def train_resumable(config: Config, num_seeds: int, out: Path, segment_frames: i
         state = jax.device_put(state, shardings)
     path.parent.mkdir(parents=True, exist_ok=True)
 
-    kill_after = int(os.environ.get(KILL_AFTER_ENV, 0))
     for start in range(next_report, config.num_reports, segment_reports):
         indices = jnp.arange(start, start + segment_reports)
         state, new = segment(state, indices, hparams)
@@ -116,10 +112,7 @@ def train_resumable(config: Config, num_seeds: int, out: Path, segment_frames: i
         save_checkpoint(path, state, metrics, start + segment_reports, meta)
         if on_segment is not None:
             on_segment((start + segment_reports) * config.report_every, metrics)
-        if kill_after and (start + segment_reports) // segment_reports == kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
 
     state, final_return = final_eval(state)
     metrics = {**metrics, "final_eval_return": np.asarray(final_return)}
-    result = TrainResult(state.online_params, metrics)
-    return jax.tree.map(lambda x: x[:num_seeds], result) if padding else result
+    return drop_padding(TrainResult(state.online_params, metrics))

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from purejaxdqn.config import TRACED_FIELDS, Config, HyperParams
-from purejaxdqn.train import check_num_seeds, compile_and_run, make_train, shard_seeds
+from purejaxdqn.train import check_num_seeds, compile_and_run, make_train, seed_keys
 
 
 class SweepResult(NamedTuple):
@@ -49,8 +49,6 @@ def sweep(config: Config, grid: dict, num_seeds: int, seed: int = 0, env=None,
         for f in TRACED_FIELDS))
     train = make_train(config, env, env_params)
     program = jax.jit(jax.vmap(jax.vmap(train, in_axes=(0, None)), in_axes=(None, 0)))
-    keys, padding = shard_seeds(jax.random.split(jax.random.key(seed), num_seeds))
-    result = compile_and_run(program, (keys, hparams), timings)
-    if padding:
-        result = jax.tree.map(lambda x: x[:, :num_seeds], result)
+    keys, drop_padding = seed_keys(seed, num_seeds)
+    result = drop_padding(compile_and_run(program, (keys, hparams), timings), axis=1)
     return SweepResult(result.params, result.metrics, settings)

@@ -242,9 +242,24 @@ def train_seeds(config: Config, num_seeds: int, seed: int = 0, env=None, env_par
     """
     check_num_seeds(num_seeds)
     train = jax.jit(jax.vmap(make_train(config, env, env_params)))
-    keys, num_padded = shard_seeds(jax.random.split(jax.random.key(seed), num_seeds))
-    result = compile_and_run(train, (keys,), timings)
-    return jax.tree.map(lambda x: x[:num_seeds], result) if num_padded else result
+    keys, drop_padding = seed_keys(seed, num_seeds)
+    return drop_padding(compile_and_run(train, (keys,), timings))
+
+
+def seed_keys(seed: int, num_seeds: int):
+    """The keys of seeds 0 .. num_seeds - 1 (key i of `jax.random.split(jax.random.key(seed),
+    num_seeds)`), sharded across devices with padding (see `shard_seeds`), and
+    `drop_padding(tree, axis=0)`, which cuts a result's seed axis back to `num_seeds`."""
+    check_num_seeds(num_seeds)
+    keys, padding = shard_seeds(jax.random.split(jax.random.key(seed), num_seeds))
+
+    def drop_padding(tree, axis: int = 0):
+        if not padding:
+            return tree
+        index = (slice(None),) * axis + (slice(num_seeds),)
+        return jax.tree.map(lambda x: x[index], tree)
+
+    return keys, drop_padding
 
 
 def shard_seeds(keys: chex.Array):

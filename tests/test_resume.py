@@ -1,7 +1,6 @@
 """A run killed with SIGKILL mid-way and resumed ends bitwise identical to an
 uninterrupted one; checkpoints are atomic."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,20 +10,33 @@ import numpy as np
 import pytest
 
 from purejaxdqn import Config
-from purejaxdqn.runner import CHECKPOINT, KILL_AFTER_ENV, segment_reports_for
+from purejaxdqn.runner import CHECKPOINT, segment_reports_for
 
 FLAGS = ["--num-seeds", "2", "--num-frames", "1600", "--eval-every", "200",
          "--warmup-steps", "100", "--buffer-size", "1000", "--batch-size", "32",
          "--hidden-sizes", "16", "--segment-frames", "400", "--seed", "3"]
 
 
+# The CLI, in a process that SIGKILLs itself right after its N-th checkpoint is written.
+KILLED_CLI = """
+import os, runpy, signal, sys
+import purejaxdqn.runner as runner
+kill_after, written, save = int(sys.argv.pop(1)), [], runner.save_checkpoint
+def save_then_die(*args, **kwargs):
+    save(*args, **kwargs)
+    written.append(1)
+    if len(written) == kill_after:
+        os.kill(os.getpid(), signal.SIGKILL)
+runner.save_checkpoint = save_then_die
+runpy.run_module("purejaxdqn.cli", run_name="__main__")
+"""
+
+
 def train(out, *extra, kill_after=None):
-    env = {k: v for k, v in os.environ.items() if k != KILL_AFTER_ENV}
-    if kill_after:
-        env[KILL_AFTER_ENV] = str(kill_after)
-    return subprocess.run([sys.executable, "-m", "purejaxdqn.cli", "train", *FLAGS,
-                           "--out", str(out), *extra],
-                          capture_output=True, text=True, env=env, timeout=600)
+    command = ([sys.executable, "-c", KILLED_CLI, str(kill_after)] if kill_after
+               else [sys.executable, "-m", "purejaxdqn.cli"])
+    return subprocess.run([*command, "train", *FLAGS, "--out", str(out), *extra],
+                          capture_output=True, text=True, timeout=600)
 
 
 def test_killed_and_resumed_run_is_bitwise_identical(tmp_path):
