@@ -13,25 +13,15 @@ import jax
 import numpy as np
 
 from purejaxdqn import Config, train_seeds
+from purejaxdqn.config import PRESETS
 from purejaxdqn.envs import resolve_env
 from purejaxdqn.evaluation import random_policy_returns
 from purejaxdqn.stats import summarize
 
-# Each a set of overrides of the tutorial defaults. MinAtar: the 3x3 convolution, a
-# smaller batch and a budget that 2 CPU cores train in minutes (far below the 5M frames
-# of the MinAtar paper, so these are early-learning figures, not final scores).
-MINATAR = dict(network="cnn", num_frames=100_000, batch_size=32, buffer_size=100_000,
-               learning_rate=1e-3, eps_decay_frames=50_000, eval_every=0)
-ENVIRONMENTS = {
-    "Acrobot-v1": dict(env_name="Acrobot-v1", num_frames=100_000, loss="mse",
-                       learning_rate=1e-3, eps_decay_frames=20_000, eval_every=0),
-    "MountainCar-v0": dict(env_name="MountainCar-v0", num_frames=200_000, loss="mse",
-                           learning_rate=1e-3, eps_decay_frames=50_000, eval_every=0),
-    "Breakout-MinAtar": dict(env_name="Breakout-MinAtar", **MINATAR),
-    "Asterix-MinAtar": dict(env_name="Asterix-MinAtar", **MINATAR),
-    "Freeway-MinAtar": dict(env_name="Freeway-MinAtar", **MINATAR),
-    "SpaceInvaders-MinAtar": dict(env_name="SpaceInvaders-MinAtar", **MINATAR),
-}
+# The presets (purejaxdqn/config.py) that learn each environment.
+ENVIRONMENTS = {"Acrobot-v1": "acrobot-50k", "MountainCar-v0": "mountaincar-100k",
+                **{f"{game}-MinAtar": f"{game.lower()}-minatar-100k"
+                   for game in ("Breakout", "Asterix", "Freeway", "SpaceInvaders")}}
 
 
 def random_policy_summary(env_name: str, episodes: int, seed: int) -> dict:
@@ -62,14 +52,14 @@ def main():
           f"| IQM [95% CI] | random policy: mean [95% CI] | compile + run |")
     print("|---|---|---|---|---|---|")
     for name in args.only:
-        overrides = ENVIRONMENTS[name]
-        config = Config(**overrides)
+        preset = ENVIRONMENTS[name]
+        config = Config.preset(preset)
         timings = {}
         start = time.perf_counter()
         result = train_seeds(config, args.num_seeds, args.seed, timings=timings)
         trained = summarize(result.metrics["final_eval_return"])
         random = random_policy_summary(name, args.random_episodes, args.seed)
-        rows[name] = {"overrides": overrides, "num_seeds": args.num_seeds, "seed": args.seed,
+        rows[name] = {"preset": preset, "overrides": PRESETS[preset], "num_seeds": args.num_seeds, "seed": args.seed,
                       "trained": trained, "random": random,
                       "per_seed": np.asarray(result.metrics["final_eval_return"]).tolist(),
                       "compile_s": timings["compile_s"], "run_s": timings["run_s"],

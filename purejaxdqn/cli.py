@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from purejaxdqn import plots
-from purejaxdqn.config import TRACED_FIELDS, Config
+from purejaxdqn.config import PRESETS, TRACED_FIELDS, Config
 from purejaxdqn.runs import evaluate_run, load_metrics, write_curves_csv, write_tensorboard
 from purejaxdqn.stats import summarize
 from purejaxdqn.sweep import sweep
@@ -139,8 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (train, grid):
         command.add_argument("--num-seeds", type=int, default=16,
                              help="independent seeds, vmapped")
-        command.add_argument("--preset", default=None,
-                             help="start from a named Config preset (flags override it)")
+        command.add_argument("--preset", default=None, metavar="NAME",
+                             help="start from a named Config preset (flags override it): "
+                                  + ", ".join(PRESETS))
         command.add_argument("--seed", type=int, default=0,
                              help="master seed; seed i uses key i of its split")
         command.add_argument("--out", type=Path, default=None,

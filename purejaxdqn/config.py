@@ -99,6 +99,17 @@ PRESETS = {
     # fresh seeds.
     "cartpole-40k": dict(loss="mse", n_step=3, learning_rate=4e-3, tau=0.05,
                          eps_decay_frames=10_000),
+    # Configs that learn other environments, from small sweeps (seeds 0-7), checked over
+    # 16 seeds against a random policy by benchmarks/environments.py. MinAtar: a budget
+    # that 2 CPU cores train in minutes, far below the MinAtar paper's 5M frames.
+    "acrobot-50k": dict(env_name="Acrobot-v1", num_frames=50_000, loss="mse",
+                        learning_rate=1e-3, eval_every=0),
+    "mountaincar-100k": dict(env_name="MountainCar-v0", num_frames=100_000, loss="mse",
+                             learning_rate=1e-3, eps_decay_frames=50_000, eval_every=0),
+    **{f"{game.lower()}-minatar-100k": dict(
+        env_name=f"{game}-MinAtar", network="cnn", num_frames=100_000, batch_size=32,
+        buffer_size=100_000, learning_rate=1e-3, eps_decay_frames=50_000, eval_every=0)
+       for game in ("Breakout", "Asterix", "Freeway", "SpaceInvaders")},
 }
 
 

@@ -6,6 +6,8 @@ import jax
 import pytest
 
 from purejaxdqn import Config, make_train, train_seeds
+from purejaxdqn.config import PRESETS
+from purejaxdqn.envs import resolve_env
 from tests.probe_envs import ContinuousProbe
 
 
@@ -112,3 +114,12 @@ def test_presets():
         Config.preset("fast")
     with pytest.raises(ValueError, match="Config.tau must be in"):
         Config.preset("cartpole-40k", tau=2.0)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_names_a_usable_environment(name):
+    config = Config.preset(name)
+    env, env_params, num_actions = resolve_env(config.env_name)  # raises if unusable
+    assert num_actions >= 2
+    image = len(env.observation_space(env_params).shape) == 3
+    assert (config.network == "cnn") == image  # MinAtar's presets use the convolution
