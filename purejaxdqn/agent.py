@@ -47,7 +47,6 @@ def make_q_network(config: Config, num_actions: int | None = None,
     obs_shape = tuple(obs_shape)
 
     num_layers = len(config.hidden_sizes) + 1 + config.dueling
-
     atoms_per_action = config.num_atoms if config.distributional else 1
 
     def q_values(obs, noise_key=None, logits=False):
@@ -85,9 +84,9 @@ def make_q_network(config: Config, num_actions: int | None = None,
         else:
             head = mlp(x, [*config.hidden_sizes, num_actions * atoms_per_action],
                        activate_final=False).reshape(head_shape)
-        if not config.distributional:
-            return head.reshape(*batch_shape, num_actions)
         head = head.reshape(*batch_shape, num_actions, atoms_per_action)
+        if not config.distributional:
+            return head[..., 0]
         return head if logits else expected_q(head, return_atoms(config))
 
     return hk.without_apply_rng(hk.transform(q_values))
@@ -169,35 +168,34 @@ def td_loss(online_params, target_params, batch: Transition, gamma, network: hk.
     noise.
     """
     online_key, target_key = (None, None) if noise_key is None else jax.random.split(noise_key)
-    logits = config.distributional
-    out_t = network.apply(target_params, batch.next_obs, target_key, logits=logits)
+    c51 = config.distributional  # the network's outputs are logits, Q-values their means
+    out_t = network.apply(target_params, batch.next_obs, target_key, logits=c51)
     if config.double_q:
         # One forward pass of the online network over obs and next_obs together.
         both = network.apply(online_params, jnp.concatenate([batch.obs, batch.next_obs]),
-                             online_key, logits=logits)
+                             online_key, logits=c51)
         out_tm1, out_t_selector = jnp.split(both, 2)
     else:
-        out_tm1 = network.apply(online_params, batch.obs, online_key, logits=logits)
-    to_q = (lambda out: expected_q(out, return_atoms(config))) if logits else (lambda out: out)
+        out_tm1 = network.apply(online_params, batch.obs, online_key, logits=c51)
+    atoms = return_atoms(config)
+    to_q = (lambda out: expected_q(out, atoms)) if c51 else (lambda out: out)
     q_tm1, q_t = to_q(out_tm1), to_q(out_t)
     discount_t = gamma ** steps * (1.0 - batch.terminal.astype(jnp.float32))
+    scalar_args = (q_tm1, batch.action, batch.reward, discount_t, q_t)
+    c51_args = (atoms, out_tm1, batch.action, batch.reward, discount_t, atoms, out_t)
     if config.double_q:
         q_t_selector = to_q(out_t_selector)
-        td_error = jax.vmap(rlax.double_q_learning)(
-            q_tm1, batch.action, batch.reward, discount_t, q_t, q_t_selector)
-    else:
-        td_error = jax.vmap(rlax.q_learning)(q_tm1, batch.action, batch.reward, discount_t, q_t)
-    if config.distributional:
-        atoms = return_atoms(config)
-        if config.double_q:
+        td_error = jax.vmap(rlax.double_q_learning)(*scalar_args, q_t_selector)
+        if c51:
             errors = jax.vmap(rlax.categorical_double_q_learning,
-                              (None, 0, 0, 0, 0, None, 0, 0))(
-                atoms, out_tm1, batch.action, batch.reward, discount_t, atoms, out_t,
-                q_t_selector)
-        else:
+                              (None, 0, 0, 0, 0, None, 0, 0))(*c51_args, q_t_selector)
+    else:
+        td_error = jax.vmap(rlax.q_learning)(*scalar_args)
+        if c51:
             errors = jax.vmap(rlax.categorical_q_learning, (None, 0, 0, 0, 0, None, 0))(
-                atoms, out_tm1, batch.action, batch.reward, discount_t, atoms, out_t)
-        losses = errors
+                *c51_args)
+    if c51:
+        losses = errors  # the cross-entropies
     else:
         errors, losses = td_error, LOSSES[config.loss](td_error)
     loss = jnp.mean(losses if weights is None else weights * losses)

@@ -240,9 +240,8 @@ def train_seeds(config: Config, num_seeds: int, seed: int = 0, env=None, env_par
     Seed i uses key i of `jax.random.split(jax.random.key(seed), num_seeds)`. If
     `timings` is a dict, it receives `compile_s` and `run_s` (wall-clock seconds).
     """
-    check_num_seeds(num_seeds)
-    train = jax.jit(jax.vmap(make_train(config, env, env_params)))
     keys, drop_padding = seed_keys(seed, num_seeds)
+    train = jax.jit(jax.vmap(make_train(config, env, env_params)))
     return drop_padding(compile_and_run(train, (keys,), timings))
 
 
