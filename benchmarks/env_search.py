@@ -1,0 +1,63 @@
+"""The small searches behind the environment presets (benchmarks/environments.py), and the
+longer Asterix runs: per-seed final greedy returns of each setting.
+
+    python benchmarks/env_search.py --only acrobot mountaincar minatar asterix-200k asterix-long
+"""
+
+import argparse
+
+import numpy as np
+
+from purejaxdqn import Config, sweep, train_seeds
+from purejaxdqn.stats import iqm
+
+MINATAR = dict(network="cnn", num_frames=100_000, batch_size=32, buffer_size=100_000,
+               eps_decay_frames=50_000, eval_every=0, final_eval_episodes=5)
+ASTERIX_LONG = dict(eps_decay_frames=100_000, learning_rate=3e-4, n_step=3, eval_episodes=5)
+# name -> [(config, grid, seeds)]; an empty grid trains the one config with train_seeds.
+SEARCHES = {
+    "acrobot": [(Config(env_name="Acrobot-v1", num_frames=50_000, loss="mse", eval_every=0,
+                        final_eval_episodes=5),
+                 {"learning_rate": [3e-4, 1e-3], "tau": [0.01, 0.05]}, 8)],
+    "mountaincar": [(Config(env_name="MountainCar-v0", num_frames=100_000, loss="mse",
+                            eval_every=0, final_eval_episodes=5),
+                     {"learning_rate": [3e-4, 1e-3], "eps_decay_frames": [20_000, 50_000]}, 8)],
+    "minatar": [(Config(env_name=f"{game}-MinAtar", **MINATAR), {"learning_rate": [3e-4, 1e-3]}, 4)
+                for game in ("Breakout", "Freeway")],
+    "asterix-200k": [(Config.preset("asterix-minatar-100k", num_frames=200_000,
+                                    eps_decay_frames=100_000, final_eval_episodes=5, **extra),
+                      {"learning_rate": [3e-4, 1e-3]}, 4)
+                     for extra in ({"n_step": 3},
+                                   {"n_step": 3, "distributional": True, "double_q": True,
+                                    "dueling": True, "prioritized": True})],
+    "asterix-long": [(Config.preset("asterix-minatar-100k", num_frames=frames,
+                                    eval_every=frames // 10, **ASTERIX_LONG), {}, 4)
+                     for frames in (500_000, 1_000_000)],
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", choices=list(SEARCHES), default=list(SEARCHES))
+    args = parser.parse_args()
+    for name in args.only:
+        for config, grid, seeds in SEARCHES[name]:
+            if grid:
+                result = sweep(config, grid, num_seeds=seeds)
+                settings, finals = result.configs, np.asarray(result.metrics["final_eval_return"])
+            else:
+                result = train_seeds(config, seeds)
+                settings, finals = [{}], np.asarray(result.metrics["final_eval_return"])[None]
+                print(f"{name} {config.num_frames:,} frames, per {config.eval_every:,} frames, "
+                      f"mean of {seeds} seeds: eval_return "
+                      f"{np.round(np.asarray(result.metrics['eval_return']).mean(0), 2).tolist()}, "
+                      f"train_episode_return "
+                      f"{np.round(np.asarray(result.metrics['train_episode_return']).mean(0), 2).tolist()}")
+            for setting, row in zip(settings, finals):
+                print(f"{name} {config.env_name} {config.num_frames:,} frames {setting}: "
+                      f"mean {row.mean():.2f} iqm {iqm(row):.2f} {np.round(row, 1).tolist()}",
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
