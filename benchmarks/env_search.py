@@ -1,7 +1,8 @@
 """The small searches behind the environment presets (benchmarks/environments.py), and the
 longer Asterix runs: per-seed final greedy returns of each setting.
 
-    python benchmarks/env_search.py --only acrobot mountaincar minatar asterix-200k asterix-long
+    python benchmarks/env_search.py --only acrobot mountaincar minatar asterix-200k asterix-long \
+        asterix-paper
 """
 
 import argparse
@@ -33,6 +34,13 @@ SEARCHES = {
     "asterix-long": [(Config.preset("asterix-minatar-100k", num_frames=frames,
                                     eval_every=frames // 10, **ASTERIX_LONG), {}, 4)
                      for frames in (500_000, 1_000_000)],
+    # The MinAtar paper's DQN schedule: learn every frame, copy the target every 1,000
+    # steps, epsilon to 0.1 over 100k frames, 5,000 warm-up frames.
+    "asterix-paper": [(Config.preset("asterix-minatar-100k", num_frames=200_000,
+                                     eval_every=20_000, eval_episodes=5, final_eval_episodes=5,
+                                     train_every=1, target_update_period=1_000, eps_end=0.1,
+                                     eps_decay_frames=100_000, warmup_steps=5_000,
+                                     learning_rate=3e-4), {}, 4)],
 }
 
 
