@@ -40,7 +40,12 @@ SEARCHES = {
                                      eval_every=20_000, eval_episodes=5, final_eval_episodes=5,
                                      train_every=1, target_update_period=1_000, eps_end=0.1,
                                      eps_decay_frames=100_000, warmup_steps=5_000,
-                                     learning_rate=3e-4), {}, 4)],
+                                     learning_rate=3e-4), {}, 4),
+                      (Config.preset("asterix-minatar-100k", eval_every=10_000, eval_episodes=5,
+                                     final_eval_episodes=5, train_every=1,
+                                     target_update_period=1_000, eps_end=0.1,
+                                     warmup_steps=5_000),
+                       {"learning_rate": [1e-4, 1e-3]}, 2)],
 }
 
 
