@@ -28,9 +28,10 @@ class Transition(NamedTuple):
 def make_q_network(config: Config, num_actions: int | None = None,
                    obs_shape: tuple[int, ...] | None = None) -> hk.Transformed:
     """Haiku Q-network from observations of `obs_shape` (any dtype, any leading batch
-    axes) to `num_actions` Q-values: an MLP over the flattened observation, after a 3x3
-    convolution if `config.network == "cnn"`, with a dueling head (value + advantage -
-    mean advantage) if `config.dueling`. With `config.noisy` its dense layers are
+    axes) to `num_actions` Q-values: an MLP over the flattened observation, or with
+    `config.network` "cnn" over a 3x3 convolution's flattened features, or with "cnn_pool"
+    over their maxima across the grid; with a dueling head (value + advantage - mean
+    advantage) if `config.dueling`. With `config.noisy` its dense layers are
     `NoisyLinear`: `apply(params, obs, noise_key)` draws fresh noise, and without a key
     it uses the mean weights. With `config.distributional` (C51) the head gives each
     action logits over `return_atoms(config)`, and the Q-values are their expectations;
@@ -45,6 +46,9 @@ def make_q_network(config: Config, num_actions: int | None = None,
         num_actions = n if num_actions is None else num_actions
         obs_shape = env.observation_space(env_params).shape if obs_shape is None else obs_shape
     obs_shape = tuple(obs_shape)
+    if config.network != "mlp" and len(obs_shape) != 3:
+        raise ValueError(f"network={config.network!r} needs image observations (height, "
+                         f"width, channels); this environment's have shape {obs_shape}")
 
     num_layers = len(config.hidden_sizes) + 1 + config.dueling
     atoms_per_action = config.num_atoms if config.distributional else 1
@@ -70,9 +74,13 @@ def make_q_network(config: Config, num_actions: int | None = None,
         batch_shape = obs.shape[:obs.ndim - len(obs_shape)]
         # Observations are stored in their native dtype; cast here, where they are used.
         x = obs.astype(jnp.float32).reshape(-1, *obs_shape)
-        if config.network == "cnn":
+        if config.network != "mlp":
             # hk.Conv2D's module name, so params saved with either load into both.
-            x = jax.nn.relu(PatchConv2D(16, kernel_shape=3, name="conv2_d")(x))
+            x = jax.nn.relu(PatchConv2D(config.conv_channels, kernel_shape=3, name="conv2_d")(x))
+        if config.network == "cnn_pool":
+            # Whether each filter's pattern is anywhere on the grid, not where: what is
+            # learned at one cell holds at every cell.
+            x = jnp.max(x, axis=(-3, -2))
         x = x.reshape(x.shape[0], -1)
         head_shape = (-1, num_actions, atoms_per_action)
         if config.dueling:

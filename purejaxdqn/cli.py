@@ -41,7 +41,9 @@ FIELD_HELP = {
     "dueling": "dueling network head",
     "loss": "TD loss: huber or mse",
     "target_update_period": "0: soft target update by tau; K: copy every K learning steps",
-    "network": "mlp, or cnn (a 3x3 convolution first; for image observations)",
+    "network": "mlp; cnn (a 3x3 convolution first, for image observations); cnn_pool (its "
+               "features max-pooled over the grid, translation invariant)",
+    "conv_channels": "filters of the 3x3 convolution (cnn, cnn_pool)",
     "prioritized": "prioritised replay with importance-sampling weights",
     "noisy": "noisy networks explore (epsilon is then 0); evaluation uses the mean weights",
     "noisy_sigma0": "noisy networks: initial noise scale",

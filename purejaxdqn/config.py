@@ -22,7 +22,7 @@ class HyperParams(NamedTuple):
 
 TRACED_FIELDS = HyperParams._fields
 LOSSES = ("huber", "mse")
-NETWORKS = ("mlp", "cnn")
+NETWORKS = ("mlp", "cnn", "cnn_pool")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +55,9 @@ class Config:
     dueling: bool = False            # value + advantage - mean advantage head
     loss: str = "huber"              # "huber" (delta 1) or "mse" (0.5 * td^2)
     target_update_period: int = 0    # 0: soft update by tau each learning step; K: copy every K
-    network: str = "mlp"             # "mlp", or "cnn": a 3x3 conv (16 channels) before the MLP
+    network: str = "mlp"             # "mlp"; "cnn": a 3x3 conv before the MLP, its features
+                                     # flattened; "cnn_pool": max-pooled over the grid instead
+    conv_channels: int = 16          # filters of the 3x3 conv ("cnn", "cnn_pool")
     n_step: int = 1                  # n-step returns (episode ends inside the n steps handled)
     noisy: bool = False              # noisy networks explore instead of epsilon-greedy
     noisy_sigma0: float = 0.5        # initial noise scale of the noisy layers
@@ -124,7 +126,7 @@ def _require(ok: bool, field: str, allowed: str, value) -> None:
 
 def _validate(c: Config) -> None:
     for field in ("num_frames", "batch_size", "buffer_size", "train_every",
-                  "eval_episodes", "final_eval_episodes", "n_step"):
+                  "eval_episodes", "final_eval_episodes", "n_step", "conv_channels"):
         value = getattr(c, field)
         _require(_is_int(value) and value > 0, field, "an integer > 0", value)
     for field in ("warmup_steps", "eval_every"):

@@ -40,7 +40,8 @@ from tests.probe_envs import ContinuousProbe
     ({"double_q": 1}, "Config.double_q must be a bool"),
     ({"loss": "l1"}, "Config.loss must be one of ('huber', 'mse')"),
     ({"target_update_period": -1}, "Config.target_update_period must be an integer >= 0"),
-    ({"network": "rnn"}, "Config.network must be one of ('mlp', 'cnn')"),
+    ({"network": "rnn"}, "Config.network must be one of ('mlp', 'cnn', 'cnn_pool')"),
+    ({"conv_channels": 0}, "Config.conv_channels must be an integer > 0"),
     ({"priority_exponent": 1.5}, "Config.priority_exponent must be in [0, 1]"),
     ({"importance_beta_start": -0.1}, "Config.importance_beta_start must be in [0, 1]"),
     ({"prioritized": "yes"}, "Config.prioritized must be a bool"),
@@ -64,9 +65,9 @@ def test_defaults_are_the_tutorials():
         eps_start=1.0, eps_end=0.05, eps_decay_frames=20_000, hidden_sizes=(128, 128),
         eval_every=2_000, eval_episodes=5, final_eval_episodes=10, env_name="CartPole-v1",
         bootstrap_on_truncation=True, double_q=False, dueling=False, loss="huber",
-        target_update_period=0, network="mlp", prioritized=False, priority_exponent=0.6,
-        importance_beta_start=0.4, n_step=1, noisy=False, noisy_sigma0=0.5,
-        distributional=False, num_atoms=51, v_min=-10.0, v_max=10.0)
+        target_update_period=0, network="mlp", conv_channels=16, prioritized=False,
+        priority_exponent=0.6, importance_beta_start=0.4, n_step=1, noisy=False,
+        noisy_sigma0=0.5, distributional=False, num_atoms=51, v_min=-10.0, v_max=10.0)
 
 
 def test_config_is_immutable():
@@ -122,4 +123,4 @@ def test_every_preset_names_a_usable_environment(name):
     env, env_params, num_actions = resolve_env(config.env_name)  # raises if unusable
     assert num_actions >= 2
     image = len(env.observation_space(env_params).shape) == 3
-    assert (config.network == "cnn") == image  # MinAtar's presets use the convolution
+    assert (config.network != "mlp") == image  # MinAtar's presets use the convolution

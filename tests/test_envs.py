@@ -28,15 +28,39 @@ def test_minatar_replay_stores_packed_bits():
     assert experience.next_obs.shape == (1, 1_000, 50)
 
 
-@pytest.mark.parametrize("network", ["mlp", "cnn"])
+@pytest.mark.parametrize("network", ["mlp", "cnn", "cnn_pool"])
 def test_networks_take_image_observations_with_any_batch_shape(network):
-    config = Config(env_name="Breakout-MinAtar", network=network, hidden_sizes=(32,))
+    config = Config(env_name="Breakout-MinAtar", network=network, hidden_sizes=(32,),
+                    conv_channels=8)
     q = make_q_network(config)
     obs = jnp.zeros((10, 10, 4))
     params = q.init(jax.random.key(0), obs)
     assert q.apply(params, obs).shape == (3,)
     assert q.apply(params, jnp.zeros((2, 7, 10, 10, 4))).shape == (2, 7, 3)
-    assert ("conv2_d" in params) == (network == "cnn")
+    assert ("conv2_d" in params) == (network != "mlp")
+    if network != "mlp":
+        assert params["conv2_d"]["w"].shape == (3, 3, 4, 8)
+        # The first dense layer reads 8 x 8 cells of 8 features, or 8 pooled features.
+        assert params["mlp/~/linear_0"]["w"].shape[0] == (8 if network == "cnn_pool" else 512)
+
+
+@pytest.mark.parametrize("network", ["cnn", "cnn_pool"])
+def test_only_the_pooled_cnn_ignores_where_a_pattern_is(network):
+    config = Config(env_name="Asterix-MinAtar", network=network, hidden_sizes=(32,))
+    q = make_q_network(config)
+    # A random 4 x 4 patch, 2 or more cells from every edge before and after the shift,
+    # so that every 3x3 window that sees part of it exists in both.
+    patch = jax.random.bernoulli(jax.random.key(1), 0.3, (4, 4, 4)).astype(jnp.float32)
+    obs = jnp.zeros((10, 10, 4)).at[3:7, 3:7].set(patch)
+    shifted = jnp.roll(obs, (-1, -1), axis=(0, 1))
+    params = q.init(jax.random.key(0), obs)
+    same = np.allclose(q.apply(params, obs), q.apply(params, shifted), atol=1e-6)
+    assert same == (network == "cnn_pool")
+
+
+def test_cnn_needs_image_observations():
+    with pytest.raises(ValueError, match="needs image observations .* shape \\(4,\\)"):
+        make_trainer(Config(network="cnn_pool"))  # CartPole
 
 
 @pytest.mark.parametrize("env_name, num_actions", [("Acrobot-v1", 3), ("MountainCar-v0", 3),
