@@ -111,12 +111,14 @@ PRESETS = {
     **{f"{game.lower()}-minatar-100k": dict(
         env_name=f"{game}-MinAtar", network="cnn", num_frames=100_000, batch_size=32,
         buffer_size=100_000, learning_rate=1e-3, eps_decay_frames=50_000, eval_every=0)
-       for game in ("Breakout", "Asterix", "Freeway", "SpaceInvaders")},
+        | network
+       for game, network in (
+           ("Breakout", {}), ("Freeway", {}), ("SpaceInvaders", {}),
+           # Asterix's player roams the whole grid: what is learned about an enemy beside
+           # it at one cell must hold at every cell, which the pooled convolution gives
+           # and the flattened one did not learn in 1M frames.
+           ("Asterix", dict(network="cnn_pool", conv_channels=64)))},
 }
-# Asterix's player roams the whole grid: what it learns about an enemy beside it at one
-# cell must hold at every cell, which the pooled convolution gives and the flattened one
-# did not learn in 1M frames.
-PRESETS["asterix-minatar-100k"].update(network="cnn_pool", conv_channels=64)
 
 
 def _is_int(x) -> bool:
