@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxdqn import Config, make_trainer
-from purejaxdqn.runner import save_checkpoint, segment_reports_for
+from purejaxdqn.runner import checkpoint_name, save_checkpoint, segment_reports_for
 
 
 def main():
@@ -43,9 +43,10 @@ def main():
         s, metrics = state, {}
         for start in range(0, config.num_reports, k):
             s, new = segment(s, jnp.arange(start, start + k), hparams)
-            metrics = {n: np.concatenate([metrics[n], v], 1) if n in metrics else np.asarray(v)
+            metrics = {n: jnp.concatenate([metrics[n], v], 1) if n in metrics else v
                        for n, v in new.items()}
-            save_checkpoint(directory / "checkpoint.npz", s, metrics, start + k, {})
+            save_checkpoint(directory / checkpoint_name(start + k, 0, 1), s, metrics,
+                            start + k, {})
             float(np.mean(metrics["eval_return"][:, -1]))  # what the progress bar shows
         jax.block_until_ready(s)
 

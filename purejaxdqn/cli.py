@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -16,7 +17,8 @@ from purejaxdqn.config import PRESETS, TRACED_FIELDS, Config
 from purejaxdqn.runs import evaluate_run, load_metrics, write_curves_csv, write_tensorboard
 from purejaxdqn.stats import summarize
 from purejaxdqn.sweep import sweep
-from purejaxdqn.train import check_num_seeds, report_frames, train_seeds
+from purejaxdqn.distributed import check_num_seeds
+from purejaxdqn.train import report_frames, train_seeds
 
 FIELD_HELP = {
     "num_frames": "environment frames per seed",
@@ -149,7 +151,62 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--out", type=Path, default=None,
                              help="directory for the results (must not hold a previous run)")
         add_config_flags(command)
+        add_distributed_flags(command)
     return parser
+
+
+def _env_int(name: str):
+    value = os.environ.get(name)
+    try:
+        return None if value is None else int(value)
+    except ValueError:
+        raise SystemExit(f"purejaxdqn: error: {name} must be an integer, got {value!r}")
+
+
+def add_distributed_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags that join JAX's distributed runtime: one process per host, all running the
+    same command; the seeds are split over every process's devices."""
+    group = parser.add_argument_group(
+        "many processes (jax.distributed)",
+        "run the same command in every process; process 0 prints and writes the results")
+    group.add_argument("--coordinator", default=os.environ.get("JAX_COORDINATOR_ADDRESS"),
+                       metavar="HOST:PORT",
+                       help="process 0's address, which every process reaches (env: "
+                            "JAX_COORDINATOR_ADDRESS)")
+    group.add_argument("--num-processes", type=int, default=_env_int("JAX_NUM_PROCESSES"),
+                       help="how many processes run the command (env: JAX_NUM_PROCESSES)")
+    group.add_argument("--process-id", type=int, default=_env_int("JAX_PROCESS_ID"),
+                       help="this process's index, 0 .. num-processes - 1 (env: "
+                            "JAX_PROCESS_ID)")
+    group.add_argument("--distributed", action="store_true",
+                       help="join with what JAX detects of the cluster (SLURM, Open MPI, "
+                            "...), e.g. under srun; implied by the three flags above")
+    group.add_argument("--heartbeat-timeout", type=int, default=None, metavar="SECONDS",
+                       help="a process that loses its peers for this long ends with an "
+                            "error (default: JAX's, 100)")
+
+
+def join_processes(args) -> None:
+    """`jax.distributed.initialize` when the command asks for several processes; it must
+    come before anything starts JAX's backend."""
+    given = (args.coordinator, args.num_processes, args.process_id)
+    if not args.distributed and all(value is None for value in given):
+        return
+    if args.num_processes is not None and args.num_processes <= 0:
+        raise ValueError(f"--num-processes must be an integer > 0, got {args.num_processes}")
+    if args.process_id is not None and not (
+            0 <= args.process_id < (args.num_processes or args.process_id + 1)):
+        raise ValueError(f"--process-id must be in 0 .. num-processes - 1, got "
+                         f"{args.process_id}")
+    if args.coordinator is not None and not re.fullmatch(r".+:\d+", args.coordinator):
+        raise ValueError(f"--coordinator must be HOST:PORT, got {args.coordinator!r}")
+    if args.heartbeat_timeout is not None and args.heartbeat_timeout <= 0:
+        raise ValueError(f"--heartbeat-timeout must be an integer > 0, got "
+                         f"{args.heartbeat_timeout}")
+    from purejaxdqn import distributed
+
+    timeout = args.heartbeat_timeout or distributed.HEARTBEAT_TIMEOUT_S
+    distributed.initialize(*given, heartbeat_timeout=timeout)
 
 
 def check_out(out: Path | None) -> None:
@@ -176,7 +233,9 @@ def run_train(args) -> dict:
     else:
         check_out(args.out)
         result = train_seeds(config, args.num_seeds, args.seed, timings=timings)
-    metrics = {name: np.asarray(value) for name, value in result.metrics.items()}
+    params, metrics = results_on_main(result.params, result.metrics)
+    if params is None:
+        return {}
     final = metrics["final_eval_return"]
     total_frames = args.num_seeds * config.num_frames
     summary = {
@@ -195,13 +254,28 @@ def run_train(args) -> dict:
           f"{summary['frames_per_second']:,.0f} frames/s across all seeds")
 
     if args.out is not None:
-        write_outputs(args.out, config, result.params, metrics, summary)
+        write_outputs(args.out, config, params, metrics, summary)
         if args.csv:
             write_curves_csv(args.out / "curves.csv", report_frames(config), metrics)
         if args.tensorboard:
             write_tensorboard(args.out / "tensorboard", report_frames(config), metrics)
         print(f"wrote {args.out}/")
     return summary
+
+
+def results_on_main(params, metrics: dict):
+    """(params, metrics) as numpy on process 0, gathered from every process's seeds;
+    (None, None) on the others, which say so in one line."""
+    import jax
+
+    from purejaxdqn.distributed import gather, is_main_process
+
+    params, metrics = gather((params, metrics))
+    if not is_main_process():
+        print(f"process {jax.process_index()} of {jax.process_count()}: its seeds are "
+              f"trained; process 0 reports and writes the results")
+        return None, None
+    return params, metrics
 
 
 def run_evaluate(args) -> dict:
@@ -242,15 +316,16 @@ def train_with_progress(config: Config, args, timings: dict):
     """The resumable runner, with a progress bar fed at segment boundaries."""
     from tqdm import tqdm
 
+    from purejaxdqn.distributed import is_main_process, mean
     from purejaxdqn.runner import train_resumable
 
     start = time.perf_counter()
     with tqdm(total=config.num_frames, unit="frame", unit_scale=True,
-              desc=f"{args.num_seeds} seeds", disable=None) as bar:
+              desc=f"{args.num_seeds} seeds", disable=None if is_main_process() else True) as bar:
         def on_segment(frames_done: int, metrics: dict) -> None:
             bar.update(frames_done - bar.n)
             if "eval_return" in metrics:
-                bar.set_postfix(eval_return=f"{np.mean(metrics['eval_return'][:, -1]):.1f}")
+                bar.set_postfix(eval_return=f"{mean(metrics['eval_return'][:, -1]):.1f}")
 
         result = train_resumable(config, args.num_seeds, args.out, args.segment_frames,
                                  args.seed, args.resume, on_segment)
@@ -281,7 +356,10 @@ def run_sweep(args) -> list[dict]:
     grid = dict(args.grid)
     timings = {}
     result = sweep(config, grid, args.num_seeds, args.seed, timings=timings)
-    final = np.asarray(result.metrics["final_eval_return"])  # (configs, seeds)
+    params, metrics = results_on_main(result.params, result.metrics)
+    if params is None:
+        return []
+    final = metrics["final_eval_return"]  # (configs, seeds)
     rows = [{"setting": setting, **summarize(returns)}
             for setting, returns in zip(result.configs, final)]
     rows.sort(key=lambda row: -row["iqm"]["value"])
@@ -295,8 +373,7 @@ def run_sweep(args) -> list[dict]:
     print(f"compile {timings['compile_s']:.1f} s, run {timings['run_s']:.1f} s, "
           f"{frames / timings['run_s']:,.0f} frames/s across all runs")
     if args.out is not None:
-        args.out.mkdir(parents=True)
-        metrics = {name: np.asarray(value) for name, value in result.metrics.items()}
+        args.out.mkdir(parents=True, exist_ok=True)
         np.savez(args.out / "metrics.npz", frames=report_frames(config), **metrics)
         summary = {"config": dataclasses.asdict(config), "grid": grid,
                    "num_seeds": args.num_seeds, "seed": args.seed, "ranked": rows, **timings}
@@ -309,11 +386,22 @@ def run_sweep(args) -> list[dict]:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in ("train", "sweep"):
+            join_processes(args)
         {"train": run_train, "sweep": run_sweep, "evaluate": run_evaluate,
          "compare": run_compare, "render": run_render}[args.command](args)
     except ValueError as error:
         print(f"purejaxdqn: error: {error}", file=sys.stderr)
         return 2
+    except RuntimeError as error:
+        from purejaxdqn.distributed import LostProcess
+
+        if not isinstance(error, LostProcess):
+            raise
+        print(f"purejaxdqn: error: {error}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        # Skip JAX's shutdown barrier, which would wait for the lost process and abort.
+        os._exit(1)
     return 0
 
 

@@ -1,11 +1,14 @@
-"""Environments: gymnax by name or as an instance, checked before anything compiles."""
+"""Environments: gymnax by name or as an instance, checked before anything compiles.
 
-import gymnax
-from gymnax.environments import spaces
+gymnax is imported inside the functions: importing it builds arrays, which starts JAX's
+backend, and `import purejaxdqn` must not (a multi-host program calls
+`jax.distributed.initialize()` after its imports)."""
 
 
 def make_env(env_name: str):
     """The gymnax environment and default params registered as `env_name`."""
+    import gymnax
+
     if env_name not in gymnax.registered_envs:
         raise ValueError(
             f"Config.env_name must be one of gymnax's registered environments "
@@ -18,9 +21,11 @@ def resolve_env(env_name: str, env=None, env_params=None):
 
     `env_params` defaults to the environment's `default_params`.
     """
+    from gymnax.environments.environment import Environment
+
     if env is None:
         env, default_params = make_env(env_name)
-    elif isinstance(env, gymnax.environments.environment.Environment):
+    elif isinstance(env, Environment):
         default_params = env.default_params
     else:
         raise ValueError(f"env must be a gymnax Environment instance, got {type(env).__name__}")
@@ -29,6 +34,8 @@ def resolve_env(env_name: str, env=None, env_params=None):
 
 
 def _num_actions(env, env_params) -> int:
+    from gymnax.environments import spaces
+
     space = env.action_space(env_params)
     if not isinstance(space, spaces.Discrete):
         raise ValueError(

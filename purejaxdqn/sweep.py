@@ -8,7 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from purejaxdqn.config import TRACED_FIELDS, Config, HyperParams
-from purejaxdqn.train import check_num_seeds, compile_and_run, make_train, seed_keys
+from purejaxdqn.distributed import check_num_seeds, seed_keys
+from purejaxdqn.train import compile_and_run, make_train
 
 
 class SweepResult(NamedTuple):

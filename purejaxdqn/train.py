@@ -23,6 +23,7 @@ from purejaxdqn.agent import (LearnStats, Transition, epsilon_at, learn_step,
                               make_optimizer, make_q_network, select_action)
 from purejaxdqn import replay
 from purejaxdqn.config import Config, HyperParams
+from purejaxdqn.distributed import seed_keys
 from purejaxdqn.envs import has_binary_observations, resolve_env
 from purejaxdqn.evaluation import evaluate
 
@@ -237,47 +238,14 @@ def train_seeds(config: Config, num_seeds: int, seed: int = 0, env=None, env_par
                 timings: dict | None = None) -> TrainResult:
     """Train `num_seeds` independent seeds in one jitted, vmapped program.
 
-    Seed i uses key i of `jax.random.split(jax.random.key(seed), num_seeds)`. If
-    `timings` is a dict, it receives `compile_s` and `run_s` (wall-clock seconds).
+    Seed i uses key i of `jax.random.split(jax.random.key(seed), num_seeds)`, on any
+    number of devices and processes (see `distributed.seed_keys`); the result's seed axis
+    stays split over the devices. If `timings` is a dict, it receives `compile_s` and
+    `run_s` (wall-clock seconds).
     """
     keys, drop_padding = seed_keys(seed, num_seeds)
     train = jax.jit(jax.vmap(make_train(config, env, env_params)))
     return drop_padding(compile_and_run(train, (keys,), timings))
-
-
-def seed_keys(seed: int, num_seeds: int):
-    """The keys of seeds 0 .. num_seeds - 1 (key i of `jax.random.split(jax.random.key(seed),
-    num_seeds)`), sharded across devices with padding (see `shard_seeds`), and
-    `drop_padding(tree, axis=0)`, which cuts a result's seed axis back to `num_seeds`."""
-    check_num_seeds(num_seeds)
-    keys, padding = shard_seeds(jax.random.split(jax.random.key(seed), num_seeds))
-
-    def drop_padding(tree, axis: int = 0):
-        if not padding:
-            return tree
-        index = (slice(None),) * axis + (slice(num_seeds),)
-        return jax.tree.map(lambda x: x[index], tree)
-
-    return keys, drop_padding
-
-
-def shard_seeds(keys: chex.Array):
-    """Place a vector of seed keys split across all devices (all hosts' under
-    `jax.distributed`), padded with extra seeds up to a multiple of the device count, so
-    that jit runs each device's seeds on that device (SPMD). Returns (keys, padding)."""
-    devices = jax.devices()
-    padding = -len(keys) % len(devices)
-    if padding:
-        extra = jax.random.split(jax.random.fold_in(keys[0], 1), padding)
-        keys = jnp.concatenate([keys, extra])
-    sharding = jax.sharding.NamedSharding(jax.sharding.Mesh(np.array(devices), ("seeds",)),
-                                          jax.sharding.PartitionSpec("seeds"))
-    return jax.device_put(keys, sharding), padding
-
-
-def check_num_seeds(num_seeds) -> None:
-    if not isinstance(num_seeds, int) or isinstance(num_seeds, bool) or num_seeds <= 0:
-        raise ValueError(f"num_seeds must be an integer > 0, got {num_seeds!r}")
 
 
 def compile_and_run(program, args: tuple, timings: dict | None = None):

@@ -6,11 +6,12 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from purejaxdqn import Config
-from purejaxdqn.runner import CHECKPOINT, segment_reports_for
+from purejaxdqn.runner import checkpoint_name, segment_reports_for
 
 FLAGS = ["--num-seeds", "2", "--num-frames", "1600", "--eval-every", "200",
          "--warmup-steps", "100", "--buffer-size", "1000", "--batch-size", "32",
@@ -45,7 +46,10 @@ def test_killed_and_resumed_run_is_bitwise_identical(tmp_path):
 
     killed = train(tmp_path / "resumed", kill_after=2)
     assert killed.returncode == -signal.SIGKILL
-    with np.load(tmp_path / "resumed" / CHECKPOINT) as checkpoint:
+    # Killed between writing segment 2's checkpoint and removing segment 1's.
+    assert sorted(p.name for p in (tmp_path / "resumed").iterdir()) == [
+        checkpoint_name(2, 0, 1), checkpoint_name(4, 0, 1)]
+    with np.load(tmp_path / "resumed" / checkpoint_name(4, 0, 1)) as checkpoint:
         assert int(checkpoint["next_report"]) == 4  # 2 segments of 2 reports were kept
     assert not (tmp_path / "resumed" / "summary.json").exists()
 
@@ -81,9 +85,9 @@ def test_segments_must_be_whole_reports_dividing_the_run(segment_frames):
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     from purejaxdqn import runner
 
-    state = {"w": np.arange(3.0), "key": jax.random.key(1)}
-    path = tmp_path / CHECKPOINT
-    runner.save_checkpoint(path, state, {"loss": np.ones((1, 2))}, 2, {"a": 1})
+    state = {"w": jnp.arange(6.0).reshape(2, 3), "key": jax.random.split(jax.random.key(1), 2)}
+    path = tmp_path / checkpoint_name(2, 0, 1)
+    runner.save_checkpoint(path, state, {"loss": jnp.ones((2, 2))}, 2, {"a": 1})
     before = path.read_bytes()
 
     def crash(*args, **kwargs):
@@ -91,10 +95,24 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runner.np, "savez", crash)
     with pytest.raises(OSError):
-        runner.save_checkpoint(path, state, {"loss": np.zeros((1, 2))}, 3, {"a": 1})
+        runner.save_checkpoint(path, state, {"loss": jnp.zeros((2, 2))}, 3, {"a": 1})
     assert path.read_bytes() == before  # the last good checkpoint is untouched
-    restored, metrics, next_report = runner.load_checkpoint(path, state, {"a": 1})
-    assert next_report == 2 and metrics["loss"].shape == (1, 2)
+    assert runner.read_meta(path) == {"a": 1}
+    restored, metrics, next_report = runner.load_checkpoint(path, state)
+    assert next_report == 2
+    np.testing.assert_array_equal(metrics["loss"], np.ones((2, 2)))
     np.testing.assert_array_equal(restored["w"], state["w"])
     np.testing.assert_array_equal(jax.random.key_data(restored["key"]),
                                   jax.random.key_data(state["key"]))
+
+
+def test_resume_refuses_another_process_count(tmp_path):
+    from purejaxdqn import runner
+
+    state = {"w": jnp.zeros((2, 3))}
+    runner.save_checkpoint(tmp_path / checkpoint_name(4, 0, 2), state, {}, 4, {})
+    done = subprocess.run([sys.executable, "-m", "purejaxdqn.cli", "train", *FLAGS,
+                           "--out", str(tmp_path), "--resume"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2
+    assert "written by 2 process(es); resume it with 2, not 1" in done.stderr

@@ -11,16 +11,19 @@ SCRIPT = """
 import json, sys
 import jax, numpy as np
 from purejaxdqn import Config, sweep, train_seeds
+from purejaxdqn.distributed import gather
 config = Config(num_frames=1_000, batch_size=32, buffer_size=1_000, warmup_steps=200,
                 eval_every=500, eval_episodes=2, final_eval_episodes=2, hidden_sizes=(16,))
 out = {"devices": jax.device_count()}
 for n in (8, 6):
     result = train_seeds(config, n, seed=5)
-    out[f"final_{n}"] = np.asarray(result.metrics["final_eval_return"]).tolist()
-    out[f"w_{n}"] = np.asarray(jax.tree.leaves(result.params)[-1]).tolist()
-    out[f"spread_{n}"] = len(jax.tree.leaves(result.params)[-1].sharding.device_set)
+    w = jax.tree.leaves(result.params)[-1]
+    out[f"spread_{n}"] = len(w.sharding.device_set)
+    out[f"shards_{n}"] = len({shard.index[0].start for shard in w.global_shards})
+    final, w = gather((result.metrics["final_eval_return"], w))
+    out[f"final_{n}"], out[f"w_{n}"] = final.tolist(), w.tolist()
 swept = sweep(config, {"tau": [0.01, 0.1]}, num_seeds=6, seed=5)
-out["sweep"] = np.asarray(swept.metrics["final_eval_return"]).tolist()
+out["sweep"] = gather(swept.metrics["final_eval_return"]).tolist()
 print(json.dumps(out))
 """
 
@@ -36,7 +39,8 @@ def run_with_devices(count: int) -> dict:
 def test_four_devices_match_one_device():
     one, four = run_with_devices(1), run_with_devices(4)
     assert one["devices"] == 1 and four["devices"] == 4
-    assert four["spread_8"] == 4  # the seeds really were spread over the devices
+    assert four["spread_8"] == four["shards_8"] == 4  # the seeds really were spread out
+    assert four["shards_6"] == 2  # 6 seeds come back in gcd(6, 4) shards, not replicated
     for n in (8, 6):  # 6 seeds do not divide 4 devices: padded to 8, the padding dropped
         assert len(four[f"final_{n}"]) == n
         np.testing.assert_allclose(four[f"final_{n}"], one[f"final_{n}"])

@@ -1,0 +1,160 @@
+"""Many processes through `jax.distributed` on this one machine (each a host stand-in):
+the same results as one process, the CLI's files written once, and a run that loses a
+process to SIGKILL ends with an error in bounded time and resumes bitwise identical."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.test_sharding import SCRIPT
+
+TIMEOUT_S = 600
+
+# The library from a user's script: imports first, then initialize, as the README shows.
+DISTRIBUTED_SCRIPT = """
+import os, jax
+import purejaxdqn
+jax.distributed.initialize(os.environ["TEST_COORDINATOR"], int(os.environ["TEST_PROCESSES"]),
+                           int(os.environ["TEST_PROCESS_ID"]))
+""" + SCRIPT
+
+SMALL = ["--num-frames", "1600", "--eval-every", "200", "--warmup-steps", "100",
+         "--buffer-size", "1000", "--batch-size", "32", "--hidden-sizes", "16",
+         "--seed", "3"]
+
+# The CLI, in which process 1, right after its N-th checkpoint, says so and then hangs
+# until it is killed from outside.
+HANGING_CLI = """
+import os, runpy, sys, time
+import jax
+import purejaxdqn.runner as runner
+hang_after, marker, written, save = int(sys.argv.pop(1)), sys.argv.pop(1), [], runner._remove_older
+def save_then_hang(*args, **kwargs):
+    save(*args, **kwargs)
+    written.append(1)
+    if len(written) == hang_after and jax.process_index() == 1:
+        open(marker, "w").close()
+        time.sleep(600)
+runner._remove_older = save_then_hang
+runpy.run_module("purejaxdqn.cli", run_name="__main__")
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+def start(command: list[str], devices: int = 1, **env) -> subprocess.Popen:
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+           **env}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+
+
+def finish(processes: list[subprocess.Popen], timeout: float = TIMEOUT_S) -> list[tuple]:
+    """(returncode, stdout, stderr) of each process; kills them (by pid) if time runs out."""
+    deadline, results = time.monotonic() + timeout, []
+    try:
+        for p in processes:
+            out, err = p.communicate(timeout=max(deadline - time.monotonic(), 1))
+            results.append((p.returncode, out, err))
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait()
+    return results
+
+
+def cli_processes(n: int, args_of, devices: int = 1, prefix=("-m", "purejaxdqn.cli")):
+    """`n` processes of the CLI joined by --coordinator on a free port; `args_of(i)`."""
+    coordinator = f"localhost:{free_port()}"
+    return [start([sys.executable, *prefix, *args_of(i), "--coordinator", coordinator,
+                   "--num-processes", str(n), "--process-id", str(i)], devices)
+            for i in range(n)]
+
+
+def script_results(processes: int, devices: int) -> list[dict]:
+    coordinator = f"localhost:{free_port()}"
+    runs = finish([start([sys.executable, "-c", DISTRIBUTED_SCRIPT if processes > 1 else SCRIPT],
+                         devices, TEST_COORDINATOR=coordinator, TEST_PROCESSES=str(processes),
+                         TEST_PROCESS_ID=str(i))
+                   for i in range(processes)])
+    for code, _, err in runs:
+        assert code == 0, err
+    return [json.loads(out.strip().splitlines()[-1]) for _, out, _ in runs]
+
+
+@pytest.mark.parametrize("processes,devices", [(2, 1), (2, 2)])
+def test_processes_match_one_process_with_as_many_devices(processes, devices):
+    (one,) = script_results(1, processes * devices)
+    many = script_results(processes, devices)
+    assert one["devices"] == processes * devices
+    for result in many:  # every process sees the whole result, equal to one process's
+        assert result == one
+
+
+def test_cli_under_two_processes_writes_once(tmp_path):
+    single = finish([start([sys.executable, "-m", "purejaxdqn.cli", "train", *SMALL,
+                            "--num-seeds", "6", "--out", str(tmp_path / "single")], 2)])
+    assert single[0][0] == 0, single[0][2]
+    (code0, out0, err0), (code1, out1, err1) = finish(cli_processes(
+        2, lambda i: ["train", *SMALL, "--num-seeds", "6", "--out", str(tmp_path / f"p{i}")]))
+    assert code0 == 0 and code1 == 0, err0 + err1
+    assert not (tmp_path / "p1").exists()  # process 1 wrote nothing
+    assert [line for line in out1.splitlines() if not line.startswith("[Gloo]")] == [
+        "process 1 of 2: its seeds are trained; process 0 reports and writes the results"]
+    assert "final greedy return" in out0
+    for name in ("params.npz", "metrics.npz"):
+        a, b = np.load(tmp_path / "single" / name), np.load(tmp_path / "p0" / name)
+        assert a.files == b.files
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{name}:{key}")
+    summaries = [json.loads((tmp_path / d / "summary.json").read_text()) for d in ("single", "p0")]
+    assert summaries[0]["final_eval_return"] == summaries[1]["final_eval_return"]
+
+
+def test_a_killed_process_ends_the_run_and_both_resume_bitwise(tmp_path):
+    heartbeat = 5
+    segmented = [*SMALL, "--num-seeds", "6", "--segment-frames", "400"]
+    whole = finish([start([sys.executable, "-m", "purejaxdqn.cli", "train", *segmented,
+                           "--out", str(tmp_path / "whole")], 2)])
+    assert whole[0][0] == 0, whole[0][2]
+
+    out, marker = tmp_path / "run", tmp_path / "hanging"
+    args = ["train", *segmented, "--out", str(out), "--heartbeat-timeout", str(heartbeat)]
+    first, second = cli_processes(
+        2, lambda i: args, prefix=("-c", HANGING_CLI, "2", str(marker)))
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while not marker.exists():  # process 1 (and so 0) holds 2 segments, then hangs
+            assert time.monotonic() < deadline and second.poll() is None, second.stderr.read()
+            time.sleep(0.1)
+        os.kill(second.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        (code0, _, err0), (code1, _, _) = finish([first, second], timeout=heartbeat + 60)
+        waited = time.monotonic() - killed_at
+    finally:
+        finish([first, second], timeout=1)
+    assert code1 == -signal.SIGKILL
+    assert waited < heartbeat + 60, waited
+    assert code0 == 1 and "process 0 of 2 lost another process" in err0, err0[-2000:]
+    assert not (out / "summary.json").exists()
+
+    resumed = finish(cli_processes(2, lambda i: [*args, "--resume"]))
+    for code, _, err in resumed:
+        assert code == 0, err
+    for name in ("params.npz", "metrics.npz"):
+        a, b = np.load(tmp_path / "whole" / name), np.load(out / name)
+        assert a.files == b.files
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{name}:{key}")
