@@ -1,23 +1,25 @@
 """Configuration: static structure (`Config`) and the traced hyperparameters it carries."""
 
 import dataclasses
-from typing import NamedTuple
+import math
+from typing import Any, NamedTuple
 
-import jax.numpy as jnp
+# No JAX at import: the CLI reads this module to answer --help and argument errors at once.
 
 
 class HyperParams(NamedTuple):
-    """Hyperparameters that are traced values, so a sweep over them is a `vmap`."""
+    """Hyperparameters that are traced values, so a sweep over them is a `vmap`: each a
+    float32 array (a scalar, or with a leading axis to vmap over)."""
 
-    learning_rate: jnp.ndarray
-    gamma: jnp.ndarray
-    tau: jnp.ndarray
-    eps_start: jnp.ndarray
-    eps_end: jnp.ndarray
-    eps_decay_frames: jnp.ndarray
-    max_grad_norm: jnp.ndarray
-    priority_exponent: jnp.ndarray
-    importance_beta_start: jnp.ndarray
+    learning_rate: Any
+    gamma: Any
+    tau: Any
+    eps_start: Any
+    eps_end: Any
+    eps_decay_frames: Any
+    max_grad_norm: Any
+    priority_exponent: Any
+    importance_beta_start: Any
 
 
 TRACED_FIELDS = HyperParams._fields
@@ -82,6 +84,8 @@ class Config:
 
     def hyperparams(self) -> HyperParams:
         """The traced hyperparameters of this config, as float32 scalars."""
+        import jax.numpy as jnp
+
         return HyperParams(*(jnp.float32(getattr(self, f)) for f in TRACED_FIELDS))
 
     @property
@@ -159,18 +163,18 @@ def _validate(c: Config) -> None:
     _require(_is_number(c.tau) and 0.0 < c.tau <= 1.0, "tau", "in (0, 1]", c.tau)
     for field in ("learning_rate", "max_grad_norm", "eps_decay_frames"):
         value = getattr(c, field)
-        _require(_is_number(value) and value > 0, field, "a number > 0", value)
+        _require(_is_number(value) and value > 0, field, "a finite number > 0", value)
     _require(len(c.hidden_sizes) > 0 and all(_is_int(h) and h > 0 for h in c.hidden_sizes),
              "hidden_sizes", "a non-empty tuple of integers > 0", c.hidden_sizes)
     for field in ("priority_exponent", "importance_beta_start"):
         value = getattr(c, field)
         _require(_is_number(value) and 0.0 <= value <= 1.0, field, "in [0, 1]", value)
     _require(_is_number(c.noisy_sigma0) and c.noisy_sigma0 > 0, "noisy_sigma0",
-             "a number > 0", c.noisy_sigma0)
+             "a finite number > 0", c.noisy_sigma0)
     _require(_is_int(c.num_atoms) and c.num_atoms >= 2, "num_atoms", "an integer >= 2",
              c.num_atoms)
-    _require(_is_number(c.v_min), "v_min", "a number", c.v_min)
-    _require(_is_number(c.v_max) and c.v_max > c.v_min, "v_max", f"a number > v_min ({c.v_min})",
+    _require(_is_number(c.v_min), "v_min", "a finite number", c.v_min)
+    _require(_is_number(c.v_max) and c.v_max > c.v_min, "v_max", f"a finite number > v_min ({c.v_min})",
              c.v_max)
     _require(not (c.distributional and c.loss != "huber"), "loss",
              "'huber' (the default, unused) with distributional=True: C51 minimises a "
@@ -186,4 +190,5 @@ def _validate(c: Config) -> None:
 
 
 def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+    """A finite int or float (not a bool, NaN or infinity)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

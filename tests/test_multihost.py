@@ -158,3 +158,26 @@ def test_a_killed_process_ends_the_run_and_both_resume_bitwise(tmp_path):
         assert a.files == b.files
         for key in a.files:
             np.testing.assert_array_equal(a[key], b[key], err_msg=f"{name}:{key}")
+
+
+def test_sweep_under_srun_joins_with_what_jax_detects(tmp_path):
+    """`--distributed` takes the process count and index from SLURM's variables, as under
+    `srun` (here set by hand; the coordinator on a free port instead of SLURM's fixed one)."""
+    sweep = ["sweep", "--grid", "tau=0.01,0.1", *SMALL, "--num-seeds", "3"]
+    single = finish([start([sys.executable, "-m", "purejaxdqn.cli", *sweep,
+                            "--out", str(tmp_path / "single")], 2)])
+    assert single[0][0] == 0, single[0][2]
+    coordinator = f"localhost:{free_port()}"
+    runs = finish([start([sys.executable, "-m", "purejaxdqn.cli", *sweep, "--distributed",
+                          "--out", str(tmp_path / f"p{i}")], 1,
+                         SLURM_JOB_ID="7", SLURM_NTASKS="2", SLURM_PROCID=str(i),
+                         SLURM_LOCALID=str(i), SLURM_NODEID="0",
+                         SLURM_STEP_NODELIST="localhost", JAX_COORDINATOR_ADDRESS=coordinator)
+                   for i in range(2)])
+    for code, _, err in runs:
+        assert code == 0, err
+    assert "process 1 of 2" in runs[1][1] and not (tmp_path / "p1").exists()
+    a, b = np.load(tmp_path / "single" / "metrics.npz"), np.load(tmp_path / "p0" / "metrics.npz")
+    assert a.files == b.files
+    for key in a.files:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)

@@ -56,5 +56,5 @@ def test_noisy_dueling_has_noisy_heads():
 
 
 def test_noisy_sigma_is_validated():
-    with pytest.raises(ValueError, match="Config.noisy_sigma0 must be a number > 0"):
+    with pytest.raises(ValueError, match="Config.noisy_sigma0 must be a finite number > 0"):
         Config(noisy=True, noisy_sigma0=0.0)
