@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxdqn import Config, make_trainer
-from purejaxdqn.runner import checkpoint_name, save_checkpoint, segment_reports_for
+from purejaxdqn.runner import checkpoint_name, save_checkpoint, segment_plan
 
 
 def main():
@@ -31,7 +31,7 @@ def main():
     keys = jax.random.split(jax.random.key(0), args.num_seeds)
     state = jax.jit(jax.vmap(trainer.init, in_axes=(0, None)))(keys, hparams)
     program = jax.jit(jax.vmap(trainer.run_reports, in_axes=(0, None, None)))
-    k = segment_reports_for(config, args.segment_frames)
+    _, k = segment_plan(config, args.segment_frames)
     whole_indices = jnp.arange(config.num_reports)
     whole = program.lower(state, whole_indices, hparams).compile()
     segment = program.lower(state, jnp.arange(k), hparams).compile()

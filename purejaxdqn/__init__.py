@@ -1,11 +1,23 @@
-"""purejaxdqn: the whole DQN training run as one jitted, vmapped XLA program."""
+"""purejaxdqn: the whole DQN training run as one jitted, vmapped XLA program.
 
-from purejaxdqn.agent import make_q_network
-from purejaxdqn.config import Config, HyperParams
-from purejaxdqn.sweep import SweepResult, sweep
-from purejaxdqn.train import (TrainResult, TrainState, Trainer, make_train, make_trainer,
-                              report_frames, train_seeds)
+The names below are imported on first use (PEP 562), so that `import purejaxdqn` and the
+CLI's `--help` load no JAX: a multi-host program calls `jax.distributed.initialize()`
+after its imports, and help should answer at once."""
 
-__all__ = ["Config", "HyperParams", "TrainResult", "TrainState", "make_q_network",
-           "make_train", "make_trainer", "report_frames", "sweep", "SweepResult", "train_seeds",
-           "Trainer"]
+import importlib
+
+_HOMES = {
+    "make_q_network": "agent",
+    "Config": "config", "HyperParams": "config",
+    "SweepResult": "sweeps", "sweep": "sweeps",
+    "TrainResult": "train", "TrainState": "train", "Trainer": "train", "make_train": "train",
+    "make_trainer": "train", "report_frames": "train", "train_seeds": "train",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'purejaxdqn' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"purejaxdqn.{_HOMES[name]}"), name)

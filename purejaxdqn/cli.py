@@ -1,5 +1,10 @@
-"""`purejaxdqn train` / `purejaxdqn sweep`: train many seeds (and hyperparameter settings) in
-one program, print a summary, write the results."""
+"""`purejaxdqn`: train many seeds (and hyperparameter settings) in one program, print a
+summary, write the results; evaluate, render and compare saved runs.
+
+This module reads the command line and checks every input and output before anything
+heavy is imported or anything compiles: bad input ends with one line `purejaxdqn: error:
+...` and exit status 2, and no existing file is touched. What each command then does is in
+`commands.py`."""
 
 import argparse
 import dataclasses
@@ -7,18 +12,9 @@ import json
 import os
 import re
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
-from purejaxdqn import plots
 from purejaxdqn.config import PRESETS, TRACED_FIELDS, Config
-from purejaxdqn.runs import evaluate_run, load_metrics, write_curves_csv, write_tensorboard
-from purejaxdqn.stats import summarize
-from purejaxdqn.sweep import sweep
-from purejaxdqn.distributed import check_num_seeds
-from purejaxdqn.train import report_frames, train_seeds
 
 FIELD_HELP = {
     "num_frames": "environment frames per seed",
@@ -97,15 +93,25 @@ def _grid_entry(text: str) -> tuple[str, list[float]]:
         raise argparse.ArgumentTypeError(f"expected FIELD=v1,v2,..., got {text!r}")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a typo an error (no abbreviations) and every error one line."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"purejaxdqn: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="purejaxdqn", description=__doc__)
+    parser = Parser(prog="purejaxdqn", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    formatter = dict(formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     train = commands.add_parser(
-        "train", help="train seeds in parallel and report final greedy returns",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "train", help="train seeds in parallel and report final greedy returns", **formatter)
     grid = commands.add_parser(
         "sweep", help="train every setting of a hyperparameter grid x seeds in one program",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        **formatter)
     grid.add_argument("--grid", type=_grid_entry, action="append", required=True,
                       metavar="FIELD=V1,V2,...",
                       help=f"values of one traced hyperparameter; repeat for a grid. "
@@ -116,40 +122,40 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also write TensorBoard event files, one run per seed, to "
                             "DIR/tensorboard (needs tensorboardX)")
     evaluate = commands.add_parser(
-        "evaluate", help="greedy return of the params a `train --out DIR` saved",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "evaluate", help="greedy return of the params a `train --out DIR` saved", **formatter)
     evaluate.add_argument("run_dir", type=Path, help="a directory written by `train --out`")
     evaluate.add_argument("--episodes", type=int, default=100, help="episodes per seed")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the episodes")
     compare = commands.add_parser(
-        "compare", help="overlay the learning curves of several runs",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    compare.add_argument("run_dirs", type=Path, nargs="+", help="directories written by `train --out`")
+        "compare", help="overlay the learning curves of several runs", **formatter)
+    compare.add_argument("run_dirs", type=Path, nargs="+",
+                         help="directories written by `train --out`")
     compare.add_argument("--out", type=Path, default=Path("compare.png"), help="the plot to write")
     render = commands.add_parser(
-        "render", help="draw a greedy episode of a saved agent into a GIF",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "render", help="draw a greedy episode of a saved agent into a GIF (CartPole-v1 and "
+                       "image-observation games)", **formatter)
     render.add_argument("run_dir", type=Path, help="a directory written by `train --out`")
     render.add_argument("--seed-index", type=int, default=0, help="which trained seed")
     render.add_argument("--out", type=Path, default=Path("episode.gif"), help="the GIF to write")
     render.add_argument("--seed", type=int, default=0, help="seed of the episode")
-    train.add_argument("--segment-frames", type=int, default=0,
-                       help="run in segments of this many frames (a multiple of "
-                            "--eval-every), checkpointing to --out after each and showing "
-                            "progress; 0: one program, no checkpoints")
+    train.add_argument("--segment-frames", type=int, default=None,
+                       help="run in segments of this many frames (whole learning blocks, "
+                            "and whole --eval-every reports when evaluating), checkpointing "
+                            "to --out after each and showing progress; unset: one program, "
+                            "no checkpoints")
     train.add_argument("--resume", action="store_true",
-                       help="continue from the checkpoint in --out (same flags as the "
-                            "interrupted command)")
+                       help="continue the run whose checkpoint is in --out; its settings "
+                            "come from the checkpoint (a flag given must agree with it)")
     for command in (train, grid):
-        command.add_argument("--num-seeds", type=int, default=16,
-                             help="independent seeds, vmapped")
+        command.add_argument("--num-seeds", type=int, default=None,
+                             help="independent seeds, vmapped (default: 16)")
         command.add_argument("--preset", default=None, metavar="NAME",
                              help="start from a named Config preset (flags override it): "
                                   + ", ".join(PRESETS))
-        command.add_argument("--seed", type=int, default=0,
-                             help="master seed; seed i uses key i of its split")
+        command.add_argument("--seed", type=int, default=None,
+                             help="master seed; seed i uses key i of its split (default: 0)")
         command.add_argument("--out", type=Path, default=None,
-                             help="directory for the results (must not hold a previous run)")
+                             help="directory for the results (new, or empty)")
         add_config_flags(command)
         add_distributed_flags(command)
     return parser
@@ -209,178 +215,131 @@ def join_processes(args) -> None:
     distributed.initialize(*given, heartbeat_timeout=timeout)
 
 
-def check_out(out: Path | None) -> None:
-    if out is not None and out.exists() and any(out.iterdir()):
+def prepare_out_dir(out: Path, create: bool = True) -> None:
+    """--out: a new or empty directory, created now so that nothing trained is lost to
+    it later."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; name a new directory")
+    if out.is_dir() and any(out.iterdir()):
         raise ValueError(f"--out {out} is not empty; choose a new directory")
+    if create:
+        _mkdir(out, "--out")
 
 
-def _format(stat: dict) -> str:
-    return f"{stat['value']:7.1f}  [{stat['ci_low']:.1f}, {stat['ci_high']:.1f}]"
+def prepare_out_file(path: Path) -> None:
+    """--out of render and compare: a file whose directory exists (it is created) and can
+    be written."""
+    if path.is_dir():
+        raise ValueError(f"--out {path} is a directory; name the file to write")
+    _mkdir(path.parent, f"the directory of --out {path}")
 
 
-def run_train(args) -> dict:
-    config = config_from_args(args)
-    check_num_seeds(args.num_seeds)
-    if args.tensorboard and args.out is None:
-        raise ValueError("--tensorboard needs --out DIR")
-    timings = {}
-    if args.segment_frames or args.resume:
+def _mkdir(directory: Path, what: str) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"cannot create {what}: {error.strerror or error}") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise ValueError(f"{what} ({directory}) is not writable")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def resume_from_checkpoint(args) -> Config:
+    """The run's config and counts from the checkpoint in --out; a flag given on the
+    command line must agree with it. Sets args.num_seeds, seed, segment_frames."""
+    from purejaxdqn.runner import find_checkpoint
+
+    if not args.out.is_dir():
+        raise ValueError(f"--resume: no checkpoint in {args.out} (not a directory)")
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
+             if hasattr(args, f.name)}
+    if args.preset:  # a preset fixes every field
+        given = dataclasses.asdict(Config.preset(args.preset, **given))
+    _, saved = find_checkpoint(args.out)
+    config = Config(**saved["config"])
+    wanted = {**{name: given[name] for name in given},
+              **{name: getattr(args, name) for name in ("num_seeds", "seed", "segment_frames")
+                 if getattr(args, name) is not None}}
+    have = {**dataclasses.asdict(config), **{k: saved[k] for k in
+                                             ("num_seeds", "seed", "segment_frames")}}
+    conflicts = [f"{_flag(name)} {_show(value)} differs from the checkpoint's {_show(have[name])}"
+                 for name, value in wanted.items() if _show(value) != _show(have[name])]
+    if conflicts:
+        raise ValueError("; ".join(conflicts) + f" (in {args.out}); drop those flags to "
+                         "resume the run as it was started")
+    args.num_seeds, args.seed = saved["num_seeds"], saved["seed"]
+    args.segment_frames = saved["segment_frames"]
+    args.resumed_next_report = saved["next_report"]
+    return config
+
+
+def _show(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def check_train(args) -> Config | None:
+    """The config of `purejaxdqn train`, every input and output checked; None when
+    --resume finds the run already finished."""
+    from purejaxdqn.distributed import check_num_seeds, is_main_process
+    from purejaxdqn.envs import resolve_env
+
+    if args.resume:
         if args.out is None:
-            raise ValueError("--segment-frames and --resume need --out DIR for checkpoints")
-        if not args.resume:
-            check_out(args.out)
-        result = train_with_progress(config, args, timings)
+            raise ValueError("--resume needs --out DIR, the directory of the run")
+        config = resume_from_checkpoint(args)
     else:
-        check_out(args.out)
-        result = train_seeds(config, args.num_seeds, args.seed, timings=timings)
-    params, metrics = results_on_main(result.params, result.metrics)
-    if params is None:
-        return {}
-    final = metrics["final_eval_return"]
-    total_frames = args.num_seeds * config.num_frames
-    summary = {
-        "config": dataclasses.asdict(config), "num_seeds": args.num_seeds, "seed": args.seed,
-        "final_eval_return": summarize(final), **timings,
-        "frames_per_second": total_frames / timings["run_s"],
-    }
-    print(f"{config.env_name}: {args.num_seeds} seeds x {config.num_frames:,} frames")
-    print(f"final greedy return over {config.final_eval_episodes} episodes, across seeds "
-          f"(95% bootstrap CI):")
-    for name in ("mean", "median", "iqm"):
-        print(f"  {name:>6}: {_format(summary['final_eval_return'][name])}")
-    compile_s = (f"compile {timings['compile_s']:.1f} s, run" if "compile_s" in timings
-                 else "wall time, compiles included,")
-    print(f"{compile_s} {timings['run_s']:.1f} s, "
-          f"{summary['frames_per_second']:,.0f} frames/s across all seeds")
-
-    if args.out is not None:
-        write_outputs(args.out, config, params, metrics, summary)
-        if args.csv:
-            write_curves_csv(args.out / "curves.csv", report_frames(config), metrics)
-        if args.tensorboard:
-            write_tensorboard(args.out / "tensorboard", report_frames(config), metrics)
-        print(f"wrote {args.out}/")
-    return summary
-
-
-def results_on_main(params, metrics: dict):
-    """(params, metrics) as numpy on process 0, gathered from every process's seeds;
-    (None, None) on the others, which say so in one line."""
-    import jax
-
-    from purejaxdqn.distributed import gather, is_main_process
-
-    params, metrics = gather((params, metrics))
-    if not is_main_process():
-        print(f"process {jax.process_index()} of {jax.process_count()}: its seeds are "
-              f"trained; process 0 reports and writes the results")
-        return None, None
-    return params, metrics
-
-
-def run_evaluate(args) -> dict:
-    returns = evaluate_run(args.run_dir, args.episodes, args.seed)
-    for i, value in enumerate(returns):
-        print(f"seed {i:3d}: {value:7.1f}")
-    summary = summarize(returns)
-    print(f"greedy return over {args.episodes} episodes, across {len(returns)} seeds "
-          f"(95% bootstrap CI):")
-    for name in ("mean", "median", "iqm"):
-        print(f"  {name:>6}: {_format(summary[name])}")
-    return summary
-
-
-def run_render(args) -> None:
-    from purejaxdqn.render import render_run
-
-    episode_return = render_run(args.run_dir, args.seed_index, args.out, args.seed)
-    print(f"wrote {args.out}: a greedy episode with return {episode_return:.0f}")
-
-
-def run_compare(args) -> None:
-    curves = []
-    for run_dir in args.run_dirs:
-        metrics = load_metrics(run_dir)
-        if "eval_return" not in metrics:
-            raise ValueError(f"{run_dir} has no periodic evaluation (eval_every was 0)")
-        if metrics["eval_return"].ndim != 2:
-            raise ValueError(f"{run_dir} is a sweep; compare takes `train --out` runs")
-        curves.append((str(run_dir), metrics["frames"], metrics["eval_return"]))
-        final = summarize(metrics["final_eval_return"])
-        print(f"{str(run_dir):40} final IQM {_format(final['iqm'])}  mean {_format(final['mean'])}")
-    plots.learning_curves(args.out, curves, "greedy return (mean, 95% CI)")
-    print(f"wrote {args.out}")
-
-
-def train_with_progress(config: Config, args, timings: dict):
-    """The resumable runner, with a progress bar fed at segment boundaries."""
-    from tqdm import tqdm
-
-    from purejaxdqn.distributed import is_main_process, mean
-    from purejaxdqn.runner import train_resumable
-
-    start = time.perf_counter()
-    with tqdm(total=config.num_frames, unit="frame", unit_scale=True,
-              desc=f"{args.num_seeds} seeds", disable=None if is_main_process() else True) as bar:
-        def on_segment(frames_done: int, metrics: dict) -> None:
-            bar.update(frames_done - bar.n)
-            if "eval_return" in metrics:
-                bar.set_postfix(eval_return=f"{mean(metrics['eval_return'][:, -1]):.1f}")
-
-        result = train_resumable(config, args.num_seeds, args.out, args.segment_frames,
-                                 args.seed, args.resume, on_segment)
-    timings["run_s"] = time.perf_counter() - start
-    return result
-
-
-def write_outputs(out: Path, config: Config, params, metrics: dict, summary: dict) -> None:
-    import jax
-
-    out.mkdir(parents=True, exist_ok=True)
-    np.savez(out / "metrics.npz", frames=report_frames(config), **metrics)
-    flat = {"/".join(str(getattr(k, "key", k)) for k in path): np.asarray(leaf)
-            for path, leaf in jax.tree_util.tree_leaves_with_path(params)}
-    np.savez(out / "params.npz", **flat)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if "eval_return" in metrics:
-        seeds = len(metrics["eval_return"])
-        plots.learning_curves(out / "learning_curve.png",
-                              [(f"mean of {seeds} seeds", report_frames(config),
-                                metrics["eval_return"])], config.env_name)
-
-
-def run_sweep(args) -> list[dict]:
-    config = config_from_args(args)
+        config = config_from_args(args)
+        args.num_seeds = 16 if args.num_seeds is None else args.num_seeds
+        args.seed = 0 if args.seed is None else args.seed
+        args.resumed_next_report = 0
     check_num_seeds(args.num_seeds)
-    check_out(args.out)
-    grid = dict(args.grid)
-    timings = {}
-    result = sweep(config, grid, args.num_seeds, args.seed, timings=timings)
-    params, metrics = results_on_main(result.params, result.metrics)
-    if params is None:
-        return []
-    final = metrics["final_eval_return"]  # (configs, seeds)
-    rows = [{"setting": setting, **summarize(returns)}
-            for setting, returns in zip(result.configs, final)]
-    rows.sort(key=lambda row: -row["iqm"]["value"])
-    frames = final.size * config.num_frames
-    print(f"{config.env_name}: {len(rows)} settings x {args.num_seeds} seeds x "
-          f"{config.num_frames:,} frames; final greedy return, 95% bootstrap CI")
-    print(f"{'setting':<40} {'IQM':>22} {'mean':>22}")
-    for row in rows:
-        setting = " ".join(f"{k}={v:g}" for k, v in row["setting"].items())
-        print(f"{setting:<40} {_format(row['iqm']):>22} {_format(row['mean']):>22}")
-    print(f"compile {timings['compile_s']:.1f} s, run {timings['run_s']:.1f} s, "
-          f"{frames / timings['run_s']:,.0f} frames/s across all runs")
+    resolve_env(config.env_name)
+    if args.tensorboard:
+        if args.out is None:
+            raise ValueError("--tensorboard needs --out DIR")
+        try:
+            import tensorboardX  # noqa: F401
+        except ImportError:
+            raise ValueError("--tensorboard needs tensorboardX: "
+                             "pip install 'purejaxdqn[tensorboard]'") from None
+    args.report_every = None
+    if args.segment_frames is not None:
+        from purejaxdqn.runner import segment_plan
+
+        if args.out is None:
+            raise ValueError("--segment-frames needs --out DIR for its checkpoints")
+        args.report_every, _ = segment_plan(config, args.segment_frames)
+    args.resumed_at_frame = args.resumed_next_report * (args.report_every or 0)
+    if args.resume:
+        if args.resumed_at_frame == config.num_frames and (args.out / "summary.json").exists():
+            summary = json.loads((args.out / "summary.json").read_text())
+            iqm = summary["final_eval_return"]["iqm"]
+            print(f"{args.out}: this run is finished (all {config.num_frames:,} frames); "
+                  f"final greedy IQM {iqm['value']:.1f} [{iqm['ci_low']:.1f}, "
+                  f"{iqm['ci_high']:.1f}]; nothing to resume")
+            return None
+    elif args.out is not None:  # every process writes checkpoints; only process 0 results
+        prepare_out_dir(args.out, create=bool(args.segment_frames) or is_main_process())
+    return config
+
+
+def check_sweep(args) -> Config:
+    from purejaxdqn.distributed import check_num_seeds, is_main_process
+    from purejaxdqn.envs import resolve_env
+    from purejaxdqn.sweeps import grid_settings
+
+    config = config_from_args(args)
+    args.num_seeds = 16 if args.num_seeds is None else args.num_seeds
+    args.seed = 0 if args.seed is None else args.seed
+    check_num_seeds(args.num_seeds)
+    grid_settings(config, dict(args.grid))
+    resolve_env(config.env_name)
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        np.savez(args.out / "metrics.npz", frames=report_frames(config), **metrics)
-        summary = {"config": dataclasses.asdict(config), "grid": grid,
-                   "num_seeds": args.num_seeds, "seed": args.seed, "ranked": rows, **timings}
-        (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        plots.ranking(args.out / "sweep.png", rows, config.env_name)
-        print(f"wrote {args.out}/")
-    return rows
+        prepare_out_dir(args.out, create=is_main_process())
+    return config
 
 
 def main(argv=None) -> int:
@@ -388,8 +347,31 @@ def main(argv=None) -> int:
     try:
         if args.command in ("train", "sweep"):
             join_processes(args)
-        {"train": run_train, "sweep": run_sweep, "evaluate": run_evaluate,
-         "compare": run_compare, "render": run_render}[args.command](args)
+        if args.command == "train":
+            config = check_train(args)
+            if config is None:
+                return 0
+        elif args.command == "sweep":
+            config = check_sweep(args)
+        elif args.command in ("evaluate", "render"):
+            from purejaxdqn.runs import check_run
+
+            check_run(args.run_dir)
+        if args.command in ("compare", "render"):
+            prepare_out_file(args.out)
+        if args.command == "compare":
+            from purejaxdqn.runs import load_metrics
+
+            for run_dir in args.run_dirs:
+                load_metrics(run_dir)
+
+        from purejaxdqn import commands
+
+        if args.command in ("train", "sweep"):
+            return {"train": commands.run_train, "sweep": commands.run_sweep}[args.command](
+                args, config)
+        return {"evaluate": commands.run_evaluate, "render": commands.run_render,
+                "compare": commands.run_compare}[args.command](args)
     except ValueError as error:
         print(f"purejaxdqn: error: {error}", file=sys.stderr)
         return 2
@@ -402,7 +384,6 @@ def main(argv=None) -> int:
         sys.stdout.flush()
         # Skip JAX's shutdown barrier, which would wait for the lost process and abort.
         os._exit(1)
-    return 0
 
 
 if __name__ == "__main__":

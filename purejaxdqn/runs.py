@@ -2,7 +2,9 @@
 of saved params; CSV export of the per-seed curves."""
 
 import csv
+import dataclasses
 import json
+import zipfile
 from pathlib import Path
 
 import jax
@@ -23,26 +25,56 @@ def _require_file(path: Path) -> Path:
     return path
 
 
+def _read_npz(path: Path) -> dict:
+    """Every array of an .npz file, read whole: a truncated, empty or altered file is
+    reported as corrupt, naming it."""
+    _require_file(path)
+    try:
+        with np.load(path) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path} is corrupt or not an .npz file ({error})") from None
+
+
 def load_config(run_dir: Path) -> Config:
-    summary = json.loads(_require_file(Path(run_dir) / "summary.json").read_text())
-    if "config" not in summary:
-        raise ValueError(f"{run_dir}/summary.json holds no config")
-    return Config(**summary["config"])
+    path = _require_file(Path(run_dir) / "summary.json")
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON ({error})") from None
+    if not isinstance(summary, dict) or not isinstance(summary.get("config"), dict):
+        raise ValueError(f"{path} holds no config")
+    unknown = sorted(set(summary["config"]) - {f.name for f in dataclasses.fields(Config)})
+    if unknown:
+        raise ValueError(f"{path}: unknown config field(s) {', '.join(unknown)} (written by "
+                         f"another version of purejaxdqn?)")
+    try:
+        return Config(**summary["config"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path}: {error}") from None
 
 
 def load_params(run_dir: Path) -> dict:
     """The Haiku params saved by `train` (leading axis: seeds)."""
     params: dict = {}
-    with np.load(_require_file(Path(run_dir) / "params.npz")) as flat:
-        for name in flat.files:
-            module, _, leaf = name.rpartition("/")
-            params.setdefault(module, {})[leaf] = flat[name]
+    for name, value in _read_npz(Path(run_dir) / "params.npz").items():
+        module, _, leaf = name.rpartition("/")
+        params.setdefault(module, {})[leaf] = value
+    if not params:
+        raise ValueError(f"{Path(run_dir) / 'params.npz'} holds no parameters")
     return params
 
 
 def load_metrics(run_dir: Path) -> dict:
-    with np.load(_require_file(Path(run_dir) / "metrics.npz")) as data:
-        return {name: data[name] for name in data.files}
+    metrics = _read_npz(Path(run_dir) / "metrics.npz")
+    if "final_eval_return" not in metrics:
+        raise ValueError(f"{Path(run_dir) / 'metrics.npz'} holds no final_eval_return")
+    return metrics
+
+
+def check_run(run_dir: Path) -> tuple[Config, dict]:
+    """(config, params) of a `train --out` directory, every file read and checked."""
+    return load_config(run_dir), load_params(run_dir)
 
 
 def evaluate_run(run_dir: Path, episodes: int, seed: int = 0) -> np.ndarray:

@@ -47,9 +47,11 @@ class TrainResult(NamedTuple):
     metrics: dict               # name -> array with a trailing axis of reports (see below)
 
 
-def report_frames(config: Config) -> np.ndarray:
-    """The frame counts at which metrics are reported: eval_every, 2 * eval_every, ..."""
-    return config.report_every * np.arange(1, config.num_reports + 1)
+def report_frames(config: Config, report_every: int | None = None) -> np.ndarray:
+    """The frame counts at which metrics are reported: eval_every, 2 * eval_every, ...
+    (or every `report_every` frames, as a segmented run without evaluation reports)."""
+    report_every = report_every or config.report_every
+    return report_every * np.arange(1, config.num_frames // report_every + 1)
 
 
 def obs_codec(obs_shape: tuple[int, ...], binary: bool):
@@ -87,15 +89,20 @@ class Trainer(NamedTuple):
     buffer: Any               # the flashbax buffer
 
 
-def make_trainer(config: Config, env=None, env_params=None) -> Trainer:
-    """Build the pieces of a run; see `make_train` for the arguments."""
+def make_trainer(config: Config, env=None, env_params=None,
+                 report_every: int | None = None) -> Trainer:
+    """Build the pieces of a run; see `make_train` for the arguments. A report covers
+    `report_every` frames (default `config.report_every`; another value only where
+    `eval_every` is 0, so that a segmented run reports once per segment)."""
+    if report_every is not None and config.eval_every:
+        raise ValueError("report_every is eval_every when periodic evaluation is on")
     env, env_params, num_actions = resolve_env(config.env_name, env, env_params)
 
     obs_shape = env.observation_space(env_params).shape
     network = make_q_network(config, num_actions, obs_shape)
     encode, decode = obs_codec(obs_shape, has_binary_observations(env))
     buffer = replay.make_buffer(config)
-    blocks_per_report = config.report_every // config.train_every
+    blocks_per_report = (report_every or config.report_every) // config.train_every
     # Block b (0-based) ends at frame (b + 1) * train_every; it learns once the buffer
     # holds warmup_steps transitions.
     first_learning_block = max(-(-config.warmup_steps // config.train_every) - 1, 0)

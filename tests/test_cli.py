@@ -67,7 +67,7 @@ def test_train_writes_summary_and_files(tmp_path):
 def test_evaluated_params_reproduce_training_returns(tmp_path):
     """Greedy evaluation of the saved params uses the same network as training did."""
     from purejaxdqn import Config, train_seeds
-    from purejaxdqn.cli import write_outputs
+    from purejaxdqn.commands import write_outputs
     from purejaxdqn.runs import evaluate_run
 
     config = Config(num_frames=4_000, eval_every=0, final_eval_episodes=3, hidden_sizes=(32,))

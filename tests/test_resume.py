@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from purejaxdqn import Config
-from purejaxdqn.runner import checkpoint_name, segment_reports_for
+from purejaxdqn.runner import checkpoint_name, segment_plan
 
 FLAGS = ["--num-seeds", "2", "--num-frames", "1600", "--eval-every", "200",
          "--warmup-steps", "100", "--buffer-size", "1000", "--batch-size", "32",
@@ -67,7 +67,8 @@ def test_resume_refuses_another_runs_checkpoint(tmp_path):
     done = subprocess.run([sys.executable, "-m", "purejaxdqn.cli", "train", *FLAGS,
                            "--gamma", "0.9", "--out", str(tmp_path), "--resume"],
                           capture_output=True, text=True, timeout=600)
-    assert done.returncode == 2 and "checkpoint" in done.stderr and "another run" in done.stderr
+    assert done.returncode == 2
+    assert "--gamma 0.9 differs from the checkpoint's 0.99" in done.stderr
     done = subprocess.run([sys.executable, "-m", "purejaxdqn.cli", "train", *FLAGS,
                            "--out", str(tmp_path / "empty"), "--resume"],
                           capture_output=True, text=True, timeout=600)
@@ -77,9 +78,20 @@ def test_resume_refuses_another_runs_checkpoint(tmp_path):
 @pytest.mark.parametrize("segment_frames", [0, -500, 300, 2_500, 12_000])
 def test_segments_must_be_whole_reports_dividing_the_run(segment_frames):
     config = Config(num_frames=6_000, eval_every=500, warmup_steps=100)
-    assert segment_reports_for(config, 1_500) == 3
-    with pytest.raises(ValueError, match="segment_frames must be a multiple of eval_every"):
-        segment_reports_for(config, segment_frames)
+    assert segment_plan(config, 1_500) == (500, 3)
+    with pytest.raises(ValueError, match=r"segment_frames must be a multiple of eval_every "
+                                         r"\(500\) that divides num_frames \(6000\)"):
+        segment_plan(config, segment_frames)
+
+
+@pytest.mark.parametrize("segment_frames", [0, 1_502, 4_000])
+def test_without_evaluation_segments_are_whole_learning_blocks(segment_frames):
+    config = Config(num_frames=6_000, eval_every=0, warmup_steps=100)
+    assert segment_plan(config, 1_500) == (1_500, 1)  # one report per segment
+    assert segment_plan(config, 12) == (12, 1)
+    with pytest.raises(ValueError, match=r"segment_frames must be a multiple of train_every "
+                                         r"\(4\) that divides num_frames \(6000\)"):
+        segment_plan(config, segment_frames)
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
@@ -97,7 +109,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         runner.save_checkpoint(path, state, {"loss": jnp.zeros((2, 2))}, 3, {"a": 1})
     assert path.read_bytes() == before  # the last good checkpoint is untouched
-    assert runner.read_meta(path) == {"a": 1}
+    assert runner.read_meta(path) == {"a": 1, "elapsed_s": 0.0}
     restored, metrics, next_report = runner.load_checkpoint(path, state)
     assert next_report == 2
     np.testing.assert_array_equal(metrics["loss"], np.ones((2, 2)))

@@ -1,0 +1,200 @@
+"""What each `purejaxdqn` command does once `cli.py` has checked its inputs and outputs:
+train, sweep, evaluate, render, compare. Under `jax.distributed`, every process trains
+its seeds and process 0 alone prints and writes."""
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from purejaxdqn import plots
+from purejaxdqn.config import Config
+from purejaxdqn.distributed import gather, is_main_process, mean
+from purejaxdqn.runs import evaluate_run, load_metrics, write_curves_csv, write_tensorboard
+from purejaxdqn.stats import summarize
+from purejaxdqn.sweeps import sweep
+from purejaxdqn.train import report_frames, train_seeds
+
+
+def _format(stat: dict) -> str:
+    return f"{stat['value']:7.1f}  [{stat['ci_low']:.1f}, {stat['ci_high']:.1f}]"
+
+
+def results_on_main(params, metrics: dict):
+    """(params, metrics) as numpy on process 0, gathered from every process's seeds;
+    (None, None) on the others, which say so in one line."""
+    params, metrics = gather((params, metrics))
+    if not is_main_process():
+        print(f"process {jax.process_index()} of {jax.process_count()}: its seeds are "
+              f"trained; process 0 reports and writes the results")
+        return None, None
+    return params, metrics
+
+
+def run_train(args, config: Config) -> int:
+    """`purejaxdqn train`; `args.report_every` set by the checks for segmented runs."""
+    timings = {}
+    if args.segment_frames:
+        result = train_with_progress(config, args, timings)
+    else:
+        result = train_seeds(config, args.num_seeds, args.seed, timings=timings)
+    params, metrics = results_on_main(result.params, result.metrics)
+    if params is None:
+        return 0
+    frames = report_frames(config, args.report_every)
+    total_run_s = timings.get("total_run_s", timings["run_s"])
+    summary = {
+        "config": dataclasses.asdict(config), "num_seeds": args.num_seeds, "seed": args.seed,
+        "segment_frames": args.segment_frames,
+        "final_eval_return": summarize(metrics["final_eval_return"]), **timings,
+        "frames_per_second": args.num_seeds * config.num_frames / total_run_s,
+    }
+    print(f"{config.env_name}: {args.num_seeds} seeds x {config.num_frames:,} frames")
+    print(f"final greedy return over {config.final_eval_episodes} episodes, across seeds "
+          f"(95% bootstrap CI):")
+    for name in ("mean", "median", "iqm"):
+        print(f"  {name:>6}: {_format(summary['final_eval_return'][name])}")
+    if timings.get("resumed_at_frame"):
+        print(f"compile {timings['compile_s']:.1f} s; resumed at frame "
+              f"{timings['resumed_at_frame']:,}: this part ran {timings['run_s']:.1f} s, all "
+              f"parts {total_run_s:.1f} s; {summary['frames_per_second']:,.0f} frames/s "
+              f"across all seeds over all parts")
+    else:
+        print(f"compile {timings['compile_s']:.1f} s, run {timings['run_s']:.1f} s, "
+              f"{summary['frames_per_second']:,.0f} frames/s across all seeds")
+    if args.out is not None:
+        written = write_outputs(args.out, config, params, metrics, summary, frames)
+        if args.csv:
+            written &= _write(args.out / "curves.csv", write_curves_csv, frames, metrics)
+        if args.tensorboard:
+            written &= _write(args.out / "tensorboard", write_tensorboard, frames, metrics)
+        if not written:
+            return 1
+        print(f"wrote {args.out}/")
+    return 0
+
+
+def train_with_progress(config: Config, args, timings: dict):
+    """The resumable runner, with a progress bar (frames across all seeds) fed at segment
+    boundaries."""
+    from tqdm import tqdm
+
+    from purejaxdqn.runner import train_resumable
+
+    seeds = args.num_seeds
+    with tqdm(total=config.num_frames * seeds, initial=args.resumed_at_frame * seeds,
+              unit="frame", unit_scale=True, desc=f"{seeds} seeds",
+              disable=None if is_main_process() else True) as bar:
+        def on_segment(frames_done: int, metrics: dict) -> None:
+            bar.update(frames_done * seeds - bar.n)
+            if "eval_return" in metrics:
+                bar.set_postfix(eval_return=f"{mean(metrics['eval_return'][:, -1]):.1f}")
+
+        return train_resumable(config, seeds, args.out, args.segment_frames, args.seed,
+                               args.resume, on_segment, timings)
+
+
+def _write(path: Path, write, *args) -> bool:
+    """Write one output; a failure is said on stderr and the other outputs still go."""
+    try:
+        write(path, *args)
+        return True
+    except (OSError, ValueError) as error:
+        print(f"purejaxdqn: error: could not write {path}: {error}", file=sys.stderr)
+        return False
+
+
+def _save_params(path: Path, params) -> None:
+    flat = {"/".join(str(getattr(k, "key", k)) for k in key_path): np.asarray(leaf)
+            for key_path, leaf in jax.tree_util.tree_leaves_with_path(params)}
+    np.savez(path, **flat)
+
+
+def write_outputs(out: Path, config: Config, params, metrics: dict, summary: dict,
+                  frames: np.ndarray | None = None) -> bool:
+    """metrics.npz, params.npz, summary.json and (with periodic evaluation)
+    learning_curve.png in `out`, each on its own; True if all were written."""
+    frames = report_frames(config) if frames is None else frames
+    out.mkdir(parents=True, exist_ok=True)
+    written = _write(out / "metrics.npz", lambda p: np.savez(p, frames=frames, **metrics))
+    written &= _write(out / "params.npz", _save_params, params)
+    written &= _write(out / "summary.json",
+                      lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
+    if "eval_return" in metrics:
+        curve = [(f"mean of {len(metrics['eval_return'])} seeds", frames,
+                  metrics["eval_return"])]
+        written &= _write(out / "learning_curve.png", plots.learning_curves, curve,
+                          config.env_name)
+    return written
+
+
+def run_sweep(args, config: Config) -> int:
+    grid = dict(args.grid)
+    timings = {}
+    result = sweep(config, grid, args.num_seeds, args.seed, timings=timings)
+    params, metrics = results_on_main(result.params, result.metrics)
+    if params is None:
+        return 0
+    final = metrics["final_eval_return"]  # (configs, seeds)
+    rows = [{"setting": setting, **summarize(returns)}
+            for setting, returns in zip(result.configs, final)]
+    rows.sort(key=lambda row: -row["iqm"]["value"])
+    print(f"{config.env_name}: {len(rows)} settings x {args.num_seeds} seeds x "
+          f"{config.num_frames:,} frames; final greedy return, 95% bootstrap CI")
+    print(f"{'setting':<40} {'IQM':>22} {'mean':>22}")
+    for row in rows:
+        setting = " ".join(f"{k}={v:g}" for k, v in row["setting"].items())
+        print(f"{setting:<40} {_format(row['iqm']):>22} {_format(row['mean']):>22}")
+    print(f"compile {timings['compile_s']:.1f} s, run {timings['run_s']:.1f} s, "
+          f"{final.size * config.num_frames / timings['run_s']:,.0f} frames/s across all runs")
+    if args.out is None:
+        return 0
+    summary = {"config": dataclasses.asdict(config), "grid": grid,
+               "num_seeds": args.num_seeds, "seed": args.seed, "ranked": rows, **timings}
+    written = _write(args.out / "metrics.npz",
+                     lambda p: np.savez(p, frames=report_frames(config), **metrics))
+    written &= _write(args.out / "summary.json",
+                      lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
+    written &= _write(args.out / "sweep.png", plots.ranking, rows, config.env_name)
+    if written:
+        print(f"wrote {args.out}/")
+    return 0 if written else 1
+
+
+def run_evaluate(args) -> int:
+    returns = evaluate_run(args.run_dir, args.episodes, args.seed)
+    for i, value in enumerate(returns):
+        print(f"seed {i:3d}: {value:7.1f}")
+    summary = summarize(returns)
+    print(f"greedy return over {args.episodes} episodes, across {len(returns)} seeds "
+          f"(95% bootstrap CI):")
+    for name in ("mean", "median", "iqm"):
+        print(f"  {name:>6}: {_format(summary[name])}")
+    return 0
+
+
+def run_render(args) -> int:
+    from purejaxdqn.render import render_run
+
+    episode_return = render_run(args.run_dir, args.seed_index, args.out, args.seed)
+    print(f"wrote {args.out}: a greedy episode with return {episode_return:.0f}")
+    return 0
+
+
+def run_compare(args) -> int:
+    curves = []
+    for run_dir in args.run_dirs:
+        metrics = load_metrics(run_dir)
+        if "eval_return" not in metrics:
+            raise ValueError(f"{run_dir} has no periodic evaluation (eval_every was 0)")
+        if metrics["eval_return"].ndim != 2:
+            raise ValueError(f"{run_dir} is a sweep; compare takes `train --out` runs")
+        curves.append((str(run_dir), metrics["frames"], metrics["eval_return"]))
+        final = summarize(metrics["final_eval_return"])
+        print(f"{str(run_dir):40} final IQM {_format(final['iqm'])}  mean {_format(final['mean'])}")
+    plots.learning_curves(args.out, curves, "greedy return (mean, 95% CI)")
+    print(f"wrote {args.out}")
+    return 0
