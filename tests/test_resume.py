@@ -1,9 +1,12 @@
 """A run killed with SIGKILL mid-way and resumed ends bitwise identical to an
 uninterrupted one; checkpoints are atomic."""
 
+import json
+import os
 import signal
 import subprocess
 import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -18,52 +21,85 @@ FLAGS = ["--num-seeds", "2", "--num-frames", "1600", "--eval-every", "200",
          "--hidden-sizes", "16", "--segment-frames", "400", "--seed", "3"]
 
 
-# The CLI, in a process that SIGKILLs itself right after its N-th checkpoint is written.
-KILLED_CLI = """
-import os, runpy, signal, sys
+# Breakout-MinAtar like its preset (eval_every=0, the CNN), small: segments without
+# periodic evaluation, one report per segment.
+MINATAR_FLAGS = ["--preset", "breakout-minatar-100k", "--num-seeds", "2", "--num-frames", "1600",
+                 "--warmup-steps", "100", "--buffer-size", "1000", "--batch-size", "16",
+                 "--hidden-sizes", "16", "--conv-channels", "4", "--final-eval-episodes", "2",
+                 "--segment-frames", "400", "--seed", "3"]
+
+# The CLI, in a process that, right after its N-th checkpoint is written, says so in a
+# file and hangs, to be killed from outside.
+HANGING_CLI = """
+import runpy, sys, time
 import purejaxdqn.runner as runner
-kill_after, written, save = int(sys.argv.pop(1)), [], runner.save_checkpoint
-def save_then_die(*args, **kwargs):
+hang_after, marker, written, save = int(sys.argv.pop(1)), sys.argv.pop(1), [], runner.save_checkpoint
+def save_then_hang(*args, **kwargs):
     save(*args, **kwargs)
     written.append(1)
-    if len(written) == kill_after:
-        os.kill(os.getpid(), signal.SIGKILL)
-runner.save_checkpoint = save_then_die
+    if len(written) == hang_after:
+        open(marker, "w").close()
+        time.sleep(600)
+runner.save_checkpoint = save_then_hang
 runpy.run_module("purejaxdqn.cli", run_name="__main__")
 """
 
 
-def train(out, *extra, kill_after=None):
-    command = ([sys.executable, "-c", KILLED_CLI, str(kill_after)] if kill_after
-               else [sys.executable, "-m", "purejaxdqn.cli"])
-    return subprocess.run([*command, "train", *FLAGS, "--out", str(out), *extra],
+def train(out, *extra, flags=FLAGS):
+    return subprocess.run([sys.executable, "-m", "purejaxdqn.cli", "train", *flags,
+                           "--out", str(out), *extra],
                           capture_output=True, text=True, timeout=600)
 
 
-def test_killed_and_resumed_run_is_bitwise_identical(tmp_path):
-    whole = train(tmp_path / "whole")
+def kill_after_checkpoints(out, count: int, flags=FLAGS) -> None:
+    """Run the CLI until it has written `count` checkpoints, then SIGKILL it by its pid."""
+    marker = out.parent / f"{out.name}.hanging"
+    process = subprocess.Popen([sys.executable, "-c", HANGING_CLI, str(count), str(marker),
+                                "train", *flags, "--out", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 600
+        while not marker.exists():
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline, "no checkpoint within 600 s"
+            time.sleep(0.1)
+        os.kill(process.pid, signal.SIGKILL)
+        assert process.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.mark.parametrize("flags", [FLAGS, MINATAR_FLAGS], ids=["cartpole", "minatar-no-eval"])
+def test_killed_and_resumed_run_is_bitwise_identical(tmp_path, flags):
+    whole = train(tmp_path / "whole", flags=flags)
     assert whole.returncode == 0, whole.stderr
 
-    killed = train(tmp_path / "resumed", kill_after=2)
-    assert killed.returncode == -signal.SIGKILL
+    kill_after_checkpoints(tmp_path / "resumed", 2, flags)
     # Killed between writing segment 2's checkpoint and removing segment 1's.
+    reports = (2, 4) if flags is FLAGS else (1, 2)  # without evaluation: a report a segment
     assert sorted(p.name for p in (tmp_path / "resumed").iterdir()) == [
-        checkpoint_name(2, 0, 1), checkpoint_name(4, 0, 1)]
-    with np.load(tmp_path / "resumed" / checkpoint_name(4, 0, 1)) as checkpoint:
-        assert int(checkpoint["next_report"]) == 4  # 2 segments of 2 reports were kept
+        checkpoint_name(r, 0, 1) for r in reports]
+    with np.load(tmp_path / "resumed" / checkpoint_name(reports[1], 0, 1)) as checkpoint:
+        assert int(checkpoint["next_report"]) == reports[1]
     assert not (tmp_path / "resumed" / "summary.json").exists()
 
-    resumed = train(tmp_path / "resumed", "--resume")
+    # The checkpoint supplies the config, seeds and segment size.
+    resumed = train(tmp_path / "resumed", "--resume", flags=[])
     assert resumed.returncode == 0, resumed.stderr
     for name in ("params.npz", "metrics.npz"):
         a, b = np.load(tmp_path / "whole" / name), np.load(tmp_path / "resumed" / name)
         assert a.files == b.files
         for key in a.files:
             np.testing.assert_array_equal(a[key], b[key], err_msg=f"{name}:{key}")
+    summary = json.loads((tmp_path / "resumed" / "summary.json").read_text())
+    assert summary["resumed_at_frame"] == 800 and summary["total_run_s"] > summary["run_s"]
+    assert summary["frames_per_second"] == pytest.approx(2 * 1600 / summary["total_run_s"])
 
 
 def test_resume_refuses_another_runs_checkpoint(tmp_path):
-    assert train(tmp_path, kill_after=1).returncode == -signal.SIGKILL
+    kill_after_checkpoints(tmp_path, 1)
     done = subprocess.run([sys.executable, "-m", "purejaxdqn.cli", "train", *FLAGS,
                            "--gamma", "0.9", "--out", str(tmp_path), "--resume"],
                           capture_output=True, text=True, timeout=600)
