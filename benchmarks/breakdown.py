@@ -12,7 +12,8 @@ import jax
 import jax.numpy as jnp
 
 from purejaxdqn import Config, make_train
-from purejaxdqn.agent import Transition, learn_step, make_optimizer, make_q_network
+from purejaxdqn.agent import learn_step, make_optimizer, make_q_network
+from purejaxdqn.replay import Transition
 from purejaxdqn.envs import resolve_env
 from purejaxdqn.evaluation import random_policy_returns
 

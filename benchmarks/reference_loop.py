@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxdqn import Config
-from purejaxdqn.agent import (Transition, epsilon_at, learn_step, make_optimizer,
-                              make_q_network)
+from purejaxdqn.agent import epsilon_at, learn_step, make_optimizer, make_q_network
+from purejaxdqn.replay import Transition
 
 
 def run(config: Config, seed: int = 0, evaluate: bool = False) -> dict:

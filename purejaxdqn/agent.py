@@ -12,17 +12,7 @@ import rlax
 from purejaxdqn.config import Config
 from purejaxdqn.conv import PatchConv2D
 from purejaxdqn.noisy import NoisyLinear
-
-
-class Transition(NamedTuple):
-    """One replay item. `next_obs` is the true successor (gymnax's `final_observation`),
-    not the auto-reset observation; `terminal` marks transitions that must not bootstrap."""
-
-    obs: chex.Array
-    action: chex.Array
-    reward: chex.Array
-    terminal: chex.Array
-    next_obs: chex.Array
+from purejaxdqn.replay import Transition
 
 
 def make_q_network(config: Config, num_actions: int | None = None,
@@ -124,31 +114,6 @@ def select_action(key: chex.PRNGKey, q: chex.Array, epsilon: chex.Array) -> chex
     random_action = jax.random.randint(action_key, q.shape[:-1], 0, q.shape[-1])
     explore = jax.random.uniform(explore_key, q.shape[:-1]) < epsilon
     return jnp.where(explore, random_action, jnp.argmax(q, axis=-1)).astype(jnp.int32)
-
-
-def n_step_transition(items: Transition, last: chex.Array, gamma):
-    """Collapse windows of n stored transitions (leading axes (batch, n)) into one
-    transition each, and the number of rewards it sums.
-
-    The return sums discounted rewards up to the first episode end in the window (`last`:
-    terminated or truncated) or its end; it bootstraps from that transition's `next_obs`
-    (the true final observation at a truncation) unless that transition is `terminal`.
-    (rlax's n-step returns bootstrap from the next state in the sequence, which after an
-    auto-reset belongs to the next episode, so the window is collapsed here.)
-    """
-    n = last.shape[-1]
-    ended_before = jnp.cumsum(last, axis=-1) - last       # episode ends strictly before k
-    in_episode = (ended_before == 0).astype(jnp.float32)  # still the first episode
-    steps = jnp.sum(in_episode, axis=-1).astype(jnp.int32)
-    reward = jnp.sum(in_episode * gamma ** jnp.arange(n) * items.reward, axis=-1)
-
-    def at_end(x):
-        index = (steps - 1).reshape(steps.shape + (1,) * (x.ndim - 1))
-        return jnp.take_along_axis(x, index, axis=1).squeeze(1)
-
-    transition = Transition(items.obs[:, 0], items.action[:, 0], reward,
-                            at_end(items.terminal), at_end(items.next_obs))
-    return transition, steps
 
 
 class LearnStats(NamedTuple):

@@ -1,5 +1,6 @@
-"""Replay: flashbax buffers, uniform or prioritised, one transition or n-step windows,
-behind one small interface (`make_buffer`, `stored`, `add`, `sample`)."""
+"""Replay: what a stored transition is and how it is written, packed and collapsed;
+flashbax buffers, uniform or prioritised, one transition or n-step windows, behind one
+small interface (`make_buffer`, `stored`, `add`, `sample`)."""
 
 from typing import NamedTuple
 
@@ -7,9 +8,65 @@ import chex
 import flashbax as fbx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from purejaxdqn.agent import Transition, n_step_transition
 from purejaxdqn.config import Config
+
+
+class Transition(NamedTuple):
+    """One replay item. `next_obs` is the true successor (gymnax's `final_observation`),
+    not the auto-reset observation; `terminal` marks transitions that must not bootstrap."""
+
+    obs: chex.Array
+    action: chex.Array
+    reward: chex.Array
+    terminal: chex.Array
+    next_obs: chex.Array
+
+
+def obs_codec(obs_shape: tuple[int, ...], binary: bool):
+    """(encode, decode) between observations and what the replay buffer stores: the
+    observation itself in its native dtype, or for 0/1 observations its bits packed
+    into uint8 (decoded to uint8 0/1 values, which the network casts)."""
+    if not binary:
+        return (lambda obs: obs), (lambda stored: stored)
+    size = int(np.prod(obs_shape))
+
+    def encode(obs):
+        return jnp.packbits(obs.reshape(*obs.shape[:obs.ndim - len(obs_shape)], size) > 0.5,
+                            axis=-1)
+
+    def decode(stored):
+        bits = jnp.unpackbits(stored, axis=-1, count=size)
+        return bits.reshape(*stored.shape[:-1], *obs_shape)
+
+    return encode, decode
+
+
+def n_step_transition(items: Transition, last: chex.Array, gamma):
+    """Collapse windows of n stored transitions (leading axes (batch, n)) into one
+    transition each, and the number of rewards it sums.
+
+    The return sums discounted rewards up to the first episode end in the window (`last`:
+    terminated or truncated) or its end; it bootstraps from that transition's `next_obs`
+    (the true final observation at a truncation) unless that transition is `terminal`.
+    (rlax's n-step returns bootstrap from the next state in the sequence, which after an
+    auto-reset belongs to the next episode, so the window is collapsed here.)
+    """
+    n = last.shape[-1]
+    ended_before = jnp.cumsum(last, axis=-1) - last       # episode ends strictly before k
+    in_episode = (ended_before == 0).astype(jnp.float32)  # still the first episode
+    steps = jnp.sum(in_episode, axis=-1).astype(jnp.int32)
+    reward = jnp.sum(in_episode * gamma ** jnp.arange(n) * items.reward, axis=-1)
+
+    def at_end(x):
+        index = (steps - 1).reshape(steps.shape + (1,) * (x.ndim - 1))
+        return jnp.take_along_axis(x, index, axis=1).squeeze(1)
+
+    transition = Transition(items.obs[:, 0], items.action[:, 0], reward,
+                            at_end(items.terminal), at_end(items.next_obs))
+    return transition, steps
+
 
 # Added to |TD error| before the priority exponent: no stored item ever gets priority 0.
 PRIORITY_EPS = 1e-6

@@ -19,9 +19,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purejaxdqn.agent import (LearnStats, Transition, epsilon_at, learn_step,
+from purejaxdqn.agent import (LearnStats, epsilon_at, learn_step,
                               make_optimizer, make_q_network, select_action)
 from purejaxdqn import replay
+from purejaxdqn.replay import Transition, obs_codec
 from purejaxdqn.config import Config, HyperParams
 from purejaxdqn.distributed import seed_keys
 from purejaxdqn.envs import has_binary_observations, resolve_env
@@ -52,25 +53,6 @@ def report_frames(config: Config, report_every: int | None = None) -> np.ndarray
     (or every `report_every` frames, as a segmented run without evaluation reports)."""
     report_every = report_every or config.report_every
     return report_every * np.arange(1, config.num_frames // report_every + 1)
-
-
-def obs_codec(obs_shape: tuple[int, ...], binary: bool):
-    """(encode, decode) between observations and what the replay buffer stores: the
-    observation itself in its native dtype, or for 0/1 observations its bits packed
-    into uint8 (decoded to uint8 0/1 values, which the network casts)."""
-    if not binary:
-        return (lambda obs: obs), (lambda stored: stored)
-    size = int(np.prod(obs_shape))
-
-    def encode(obs):
-        return jnp.packbits(obs.reshape(*obs.shape[:obs.ndim - len(obs_shape)], size) > 0.5,
-                            axis=-1)
-
-    def decode(stored):
-        bits = jnp.unpackbits(stored, axis=-1, count=size)
-        return bits.reshape(*stored.shape[:-1], *obs_shape)
-
-    return encode, decode
 
 
 def _masked_mean(values, mask):

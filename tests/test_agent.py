@@ -8,9 +8,9 @@ import pytest
 
 from purejaxdqn import Config
 from purejaxdqn.conv import PatchConv2D
-from purejaxdqn.agent import (Transition, epsilon_at, learn_step, make_optimizer,
-                              make_q_network, n_step_transition, select_action, td_loss,
-                              update_target)
+from purejaxdqn.agent import (epsilon_at, learn_step, make_optimizer, make_q_network,
+                              select_action, td_loss, update_target)
+from purejaxdqn.replay import Transition, n_step_transition
 
 CONFIG = Config(hidden_sizes=(8,))
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from purejaxdqn import Config, make_q_network, make_train, make_trainer
-from purejaxdqn.train import obs_codec
+from purejaxdqn.replay import obs_codec
 
 
 def test_bit_codec_round_trips_binary_observations():

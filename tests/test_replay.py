@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxdqn import Config
-from purejaxdqn.agent import Transition
+from purejaxdqn.replay import Transition
 from purejaxdqn.replay import importance_weights, make_buffer, new_priorities, sample
 
 
