@@ -22,6 +22,8 @@ FIELD_HELP = {
     "buffer_size": "replay capacity (oldest transitions are overwritten)",
     "warmup_steps": "frames collected before the first learning step",
     "train_every": "frames between learning steps",
+    "num_envs": "environments stepped side by side per seed (one batched forward pass); "
+                "frames count all of them",
     "gamma": "discount factor",
     "tau": "soft target update rate",
     "learning_rate": "Adam learning rate",

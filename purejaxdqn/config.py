@@ -40,6 +40,7 @@ class Config:
     buffer_size: int = 50_000
     warmup_steps: int = 1_000
     train_every: int = 4
+    num_envs: int = 1                # environments stepped side by side per seed
     gamma: float = 0.99
     tau: float = 0.01
     learning_rate: float = 3e-4
@@ -94,6 +95,13 @@ class Config:
         return self.eval_every or self.num_frames
 
     @property
+    def block_frames(self) -> int:
+        """Frames between one write to the buffer and the next: `train_every` frames of
+        acting (`train_every // num_envs` steps), or one step of `num_envs` environments
+        followed by `num_envs // train_every` learning steps."""
+        return max(self.train_every, self.num_envs)
+
+    @property
     def num_reports(self) -> int:
         return self.num_frames // self.report_every
 
@@ -135,7 +143,7 @@ def _require(ok: bool, field: str, allowed: str, value) -> None:
 
 
 def _validate(c: Config) -> None:
-    for field in ("num_frames", "batch_size", "buffer_size", "train_every",
+    for field in ("num_frames", "batch_size", "buffer_size", "train_every", "num_envs",
                   "eval_episodes", "final_eval_episodes", "n_step", "conv_channels"):
         value = getattr(c, field)
         _require(_is_int(value) and value > 0, field, "an integer > 0", value)
@@ -144,19 +152,27 @@ def _validate(c: Config) -> None:
         _require(_is_int(value) and value >= 0, field, "an integer >= 0", value)
     _require(c.batch_size <= c.buffer_size, "batch_size",
              f"<= buffer_size ({c.buffer_size})", c.batch_size)
-    _require(c.num_frames % c.train_every == 0, "num_frames",
-             f"a multiple of train_every ({c.train_every})", c.num_frames)
-    _require(c.eval_every % c.train_every == 0, "eval_every",
-             f"0 or a multiple of train_every ({c.train_every})", c.eval_every)
+    _require(c.train_every % c.num_envs == 0 or c.num_envs % c.train_every == 0, "num_envs",
+             f"a divisor or a multiple of train_every ({c.train_every}): whole acting steps "
+             f"per learning step, or whole learning steps per acting step", c.num_envs)
+    block = (f"train_every ({c.train_every})" if c.num_envs == 1 else
+             f"max(train_every, num_envs) ({c.block_frames}): whole acting and learning steps")
+    _require(c.num_frames % c.block_frames == 0, "num_frames", f"a multiple of {block}",
+             c.num_frames)
+    _require(c.eval_every % c.block_frames == 0, "eval_every", f"0 or a multiple of {block}",
+             c.eval_every)
     _require(c.eval_every == 0 or c.num_frames % c.eval_every == 0, "eval_every",
              f"0 or a divisor of num_frames ({c.num_frames})", c.eval_every)
     _require(c.warmup_steps < c.num_frames, "warmup_steps",
              f"< num_frames ({c.num_frames})", c.warmup_steps)
-    _require(c.warmup_steps >= c.n_step - 1, "warmup_steps",
-             f">= n_step - 1 ({c.n_step - 1}), so that n steps are stored before learning",
-             c.warmup_steps)
-    _require(c.n_step <= c.buffer_size, "n_step", f"<= buffer_size ({c.buffer_size})",
-             c.n_step)
+    needed = (c.n_step - 1) * c.num_envs
+    _require(c.warmup_steps >= needed, "warmup_steps",
+             f">= n_step - 1 ({needed}), so that n steps are stored before learning"
+             if c.num_envs == 1 else f">= (n_step - 1) * num_envs ({needed}), so that n steps "
+             f"of each environment are stored before learning", c.warmup_steps)
+    _require(c.n_step <= c.buffer_size // c.num_envs, "n_step",
+             f"<= buffer_size // num_envs ({c.buffer_size // c.num_envs}), the steps kept per "
+             f"environment", c.n_step)
     for field in ("gamma", "eps_start", "eps_end"):
         value = getattr(c, field)
         _require(_is_number(value) and 0.0 <= value <= 1.0, field, "in [0, 1]", value)

@@ -80,8 +80,10 @@ class Sample(NamedTuple):
 
 
 def make_buffer(config: Config):
-    """A flashbax buffer of `buffer_size` transitions, written `train_every` at a time:
-    an item buffer, or for `n_step` > 1 a trajectory buffer sampling windows of n.
+    """A flashbax buffer of `buffer_size` transitions, written a block at a time: an item
+    buffer, or for `n_step` > 1 a trajectory buffer with one row per environment
+    (`buffer_size // num_envs` steps each), sampling windows of n that never cross from
+    one environment into another.
 
     With `config.prioritized`, the prioritised version with exponent 1: the priority
     exponent is applied here (`new_priorities`), so that it stays a traced value.
@@ -91,7 +93,8 @@ def make_buffer(config: Config):
                       sample_batch_size=config.batch_size, add_sequences=True)
         make = fbx.make_prioritised_item_buffer if config.prioritized else fbx.make_item_buffer
     else:
-        kwargs = dict(max_length_time_axis=config.buffer_size, add_batch_size=1,
+        kwargs = dict(max_length_time_axis=config.buffer_size // config.num_envs,
+                      add_batch_size=config.num_envs,
                       min_length_time_axis=config.n_step, sample_batch_size=config.batch_size,
                       sample_sequence_length=config.n_step, period=1)
         make = (fbx.make_prioritised_trajectory_buffer if config.prioritized
@@ -108,9 +111,12 @@ def stored(transition: Transition, last, config: Config):
 
 
 def add(buffer, buffer_state, items, config: Config):
-    """Append `items` (leading axis: time) in one write."""
+    """Append `items` (leading axes: time, environments) in one write: as a flat sequence
+    of items, or as one row per environment (time second) for n-step windows."""
     if config.n_step > 1:
-        items = jax.tree.map(lambda x: x[None], items)  # the trajectory buffer's batch axis
+        items = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), items)
+    else:
+        items = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), items)
     return buffer.add(buffer_state, items)
 
 
@@ -133,9 +139,10 @@ def sample(buffer, buffer_state, key, config: Config, beta, gamma) -> Sample:
         batch, steps = n_step_transition(*drawn.experience, gamma)
     if not config.prioritized:
         return Sample(batch, steps, None, None)
-    stored_items = jnp.where(buffer_state.is_full, config.buffer_size,
-                             buffer_state.current_index)
-    num_items = jnp.maximum(stored_items - config.n_step + 1, 1)  # sampleable windows
+    rows = 1 if config.n_step == 1 else config.num_envs  # the buffer's add batch
+    steps_per_row = jnp.where(buffer_state.is_full, config.buffer_size // rows,
+                              buffer_state.current_index)
+    num_items = rows * jnp.maximum(steps_per_row - config.n_step + 1, 1)  # sampleable windows
     return Sample(batch, steps, drawn.indices,
                   importance_weights(drawn.probabilities, num_items, beta))
 

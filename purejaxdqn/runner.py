@@ -44,8 +44,10 @@ def segment_plan(config: Config, segment_frames: int) -> tuple[int, int]:
     """(report_every, segment_reports): segments are whole learning blocks that divide the
     run, and whole reports when evaluation is periodic; without it (`eval_every=0`) the
     run reports once per segment."""
-    blocks = "a multiple of eval_every" if config.eval_every else "a multiple of train_every"
-    unit = config.eval_every or config.train_every
+    blocks = ("a multiple of eval_every" if config.eval_every else
+              "a multiple of train_every" if config.num_envs == 1 else
+              "a multiple of max(train_every, num_envs)")
+    unit = config.eval_every or config.block_frames
     if (not isinstance(segment_frames, int) or isinstance(segment_frames, bool)
             or segment_frames <= 0 or segment_frames % unit
             or config.num_frames % segment_frames):

@@ -37,9 +37,9 @@ class TrainState(NamedTuple):
     opt_state: Any
     buffer_state: Any
     env_state: Any
-    obs: chex.Array
-    episode_return: chex.Array  # return so far of the training episode in progress
-    frame: chex.Array           # frames taken so far
+    obs: chex.Array             # (num_envs, ...): each environment's current observation
+    episode_return: chex.Array  # (num_envs,): return so far of each episode in progress
+    frame: chex.Array           # frames taken so far, over all environments
     key: chex.PRNGKey
 
 
@@ -84,23 +84,32 @@ def make_trainer(config: Config, env=None, env_params=None,
     network = make_q_network(config, num_actions, obs_shape)
     encode, decode = obs_codec(obs_shape, has_binary_observations(env))
     buffer = replay.make_buffer(config)
-    blocks_per_report = (report_every or config.report_every) // config.train_every
-    # Block b (0-based) ends at frame (b + 1) * train_every; it learns once the buffer
+    num_envs = config.num_envs
+    acts_per_block = config.block_frames // num_envs      # acting steps, each num_envs frames
+    learns_per_block = config.block_frames // config.train_every
+    blocks_per_report = (report_every or config.report_every) // config.block_frames
+    # Block b (0-based) ends at frame (b + 1) * block_frames; it learns once the buffer
     # holds warmup_steps transitions.
-    first_learning_block = max(-(-config.warmup_steps // config.train_every) - 1, 0)
+    first_learning_block = max(-(-config.warmup_steps // config.block_frames) - 1, 0)
+
+    def env_keys(key):
+        # One environment keeps the key itself: num_envs=1 is bitwise the unbatched run.
+        return key[None] if num_envs == 1 else jax.random.split(key, num_envs)
 
     def init(key, hparams: HyperParams) -> TrainState:
         key, net_key, env_key = jax.random.split(key, 3)
-        obs, env_state = env.reset(env_key, env_params)
-        params = network.init(net_key, obs)
-        dummy = replay.stored(Transition(encode(obs), jnp.int32(0), jnp.float32(0.0),
-                                         jnp.bool_(False), encode(obs)), jnp.bool_(False), config)
+        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(env_keys(env_key), env_params)
+        params = network.init(net_key, obs[0])
+        dummy = replay.stored(Transition(encode(obs[0]), jnp.int32(0), jnp.float32(0.0),
+                                         jnp.bool_(False), encode(obs[0])), jnp.bool_(False),
+                              config)
         opt_state = make_optimizer(hparams.learning_rate, hparams.max_grad_norm).init(params)
         return TrainState(params, params, opt_state, buffer.init(dummy), env_state, obs,
-                          jnp.float32(0.0), jnp.int32(0), key)
+                          jnp.zeros(num_envs, jnp.float32), jnp.int32(0), key)
 
     def act(state: TrainState, key, hparams):
-        """One environment frame, epsilon-greedy; returns its transition."""
+        """One step of the num_envs environments, epsilon-greedy from one batched forward
+        pass; returns their transitions (leading axis: environments)."""
         act_key, env_key = jax.random.split(key)
         if config.noisy:  # the noise explores: greedy in the freshly perturbed network
             q = network.apply(state.online_params, state.obs, act_key)
@@ -110,8 +119,9 @@ def make_trainer(config: Config, env=None, env_params=None,
                                  hparams.eps_decay_frames)
             action = select_action(act_key, network.apply(state.online_params, state.obs),
                                    epsilon)
-        obs, env_state, reward, terminated, truncated, info = env.step(
-            env_key, state.env_state, action, env_params)
+        obs, env_state, reward, terminated, truncated, info = jax.vmap(
+            env.step, in_axes=(0, 0, 0, None))(env_keys(env_key), state.env_state, action,
+                                               env_params)
         reward = jnp.asarray(reward, jnp.float32)
         terminal = terminated if config.bootstrap_on_truncation else terminated | truncated
         transition = Transition(encode(state.obs), action, reward,
@@ -119,18 +129,13 @@ def make_trainer(config: Config, env=None, env_params=None,
                                 encode(info["final_observation"]))
         done = jnp.asarray(terminated | truncated, jnp.bool_)
         episode_return = state.episode_return + reward
-        state = state._replace(env_state=env_state, obs=obs, frame=state.frame + 1,
+        state = state._replace(env_state=env_state, obs=obs, frame=state.frame + num_envs,
                                episode_return=jnp.where(done, 0.0, episode_return))
         return state, (replay.stored(transition, done, config), done, episode_return)
 
-    def block(state: TrainState, block_index, hparams):
-        """`train_every` frames, then one learning step unless still warming up."""
-        key, sample_key, *frame_keys = jax.random.split(state.key, 2 + config.train_every)
-        state, (transitions, done, returns) = jax.lax.scan(
-            lambda s, k: act(s, k, hparams), state._replace(key=key), jnp.stack(frame_keys))
-        # One write of the block's train_every transitions, then one sample.
-        state = state._replace(
-            buffer_state=replay.add(buffer, state.buffer_state, transitions, config))
+    def learn_once(state: TrainState, sample_key, learn_steps, learning, hparams):
+        """One learning step (sample, TD update, target update), skipped during warm-up;
+        `learn_steps` counts learning steps so far, this one included."""
         beta = hparams.importance_beta_start + (1.0 - hparams.importance_beta_start) * (
             state.frame / config.num_frames)
         noise_key = None
@@ -142,7 +147,6 @@ def make_trainer(config: Config, env=None, env_params=None,
                                      next_obs=decode(drawn.batch.next_obs))
 
         def learn(nets):
-            learn_steps = block_index - first_learning_block + 1  # this one included
             *nets, stats, errors = learn_step(*nets, batch, learn_steps, hparams, network,
                                               config, drawn.weights, drawn.steps, noise_key)
             return tuple(nets), stats, errors
@@ -150,9 +154,8 @@ def make_trainer(config: Config, env=None, env_params=None,
         def skip(nets):
             return nets, LearnStats(*(jnp.float32(0.0),) * 3), jnp.zeros(config.batch_size)
 
-        # block_index comes from the scan's xs, never from the vmapped state, so this
+        # `learning` comes from the scan's xs, never from the vmapped state, so this
         # stays a real branch under vmap instead of becoming a select of both sides.
-        learning = block_index >= first_learning_block
         nets = (state.online_params, state.target_params, state.opt_state)
         (online, target, opt_state), stats, errors = jax.lax.cond(learning, learn, skip, nets)
         state = state._replace(online_params=online, target_params=target, opt_state=opt_state)
@@ -163,6 +166,28 @@ def make_trainer(config: Config, env=None, env_params=None,
                                    top)
             state = state._replace(buffer_state=buffer.set_priorities(
                 state.buffer_state, drawn.indices, priorities))
+        return state, stats
+
+    def block(state: TrainState, block_index, hparams):
+        """`block_frames` frames (`acts_per_block` steps of num_envs environments), then
+        `learns_per_block` learning steps unless still warming up."""
+        key, sample_key, *act_keys = jax.random.split(state.key, 2 + acts_per_block)
+        state, (transitions, done, returns) = jax.lax.scan(
+            lambda s, k: act(s, k, hparams), state._replace(key=key), jnp.stack(act_keys))
+        # One write of the block's transitions, then the learning steps.
+        state = state._replace(
+            buffer_state=replay.add(buffer, state.buffer_state, transitions, config))
+        learning = block_index >= first_learning_block
+        learned = (block_index - first_learning_block) * learns_per_block  # before this block
+        if learns_per_block == 1:
+            state, stats = learn_once(state, sample_key, learned + 1, learning, hparams)
+            stats = jax.tree.map(lambda x: x[None], stats)
+        else:
+            state, stats = jax.lax.scan(
+                lambda s, xs: learn_once(s, xs[0], learned + xs[1], learning, hparams), state,
+                (jax.random.split(sample_key, learns_per_block),
+                 jnp.arange(1, learns_per_block + 1)))
+        learning = jnp.broadcast_to(learning, (learns_per_block,))
         episodes = jnp.sum(done)
         return state, (learning, stats, episodes, jnp.sum(jnp.where(done, returns, 0.0)))
 

@@ -1,5 +1,6 @@
 """Tiny gymnax environments with known answers, for tests."""
 
+import jax
 import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
@@ -48,7 +49,13 @@ class OneStepProbe(environment.Environment):
 class CounterEnv(environment.Environment):
     """Observation = frames taken since reset, and no episode ends within a test run, so
     the replay buffer's contents tell exactly which frames it holds. (Only for runs
-    without evaluation: an evaluation episode would last `max_steps_in_episode`.)"""
+    without evaluation: an evaluation episode would last `max_steps_in_episode`.) With
+    `random_start`, the count starts at a random multiple of 10**6, which tells
+    environments stepped side by side apart."""
+
+    def __init__(self, random_start: bool = False):
+        super().__init__()
+        self.random_start = random_start
 
     @property
     def default_params(self):
@@ -59,7 +66,8 @@ class CounterEnv(environment.Environment):
         return self.get_obs(state), state, jnp.float32(0.0), jnp.bool_(False), {}
 
     def reset_env(self, key, params):
-        state = environment.EnvState(time=jnp.int32(0))
+        start = jax.random.randint(key, (), 0, 1000) * 10**6 if self.random_start else 0
+        state = environment.EnvState(time=jnp.int32(start))
         return self.get_obs(state), state
 
     def get_obs(self, state, params=None, key=None):

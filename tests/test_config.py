@@ -56,6 +56,17 @@ from tests.probe_envs import ContinuousProbe
     ({"num_atoms": 1}, "Config.num_atoms must be an integer >= 2"),
     ({"v_min": 5.0, "v_max": 5.0}, "Config.v_max must be a finite number > v_min (5.0)"),
     ({"distributional": "yes"}, "Config.distributional must be a bool"),
+    ({"num_envs": 0}, "Config.num_envs must be an integer > 0"),
+    ({"num_envs": 3}, "Config.num_envs must be a divisor or a multiple of train_every (4)"),
+    ({"num_envs": 6, "train_every": 4}, "Config.num_envs must be a divisor or a multiple"),
+    ({"num_envs": 8, "num_frames": 40_004}, "Config.num_frames must be a multiple of "
+                                            "max(train_every, num_envs) (8)"),
+    ({"num_envs": 16, "eval_every": 2_008}, "Config.eval_every must be 0 or a multiple of "
+                                            "max(train_every, num_envs) (16)"),
+    ({"num_envs": 4, "n_step": 3, "warmup_steps": 5},
+     "Config.warmup_steps must be >= (n_step - 1) * num_envs (8)"),
+    ({"num_envs": 4, "n_step": 3, "buffer_size": 8, "batch_size": 8},
+     "Config.n_step must be <= buffer_size // num_envs (2)"),
     ({"distributional": True, "loss": "mse"}, "C51 minimises a cross-entropy"),
 ])
 def test_bad_config_is_refused(overrides, message):
@@ -67,7 +78,7 @@ def test_bad_config_is_refused(overrides, message):
 def test_defaults_are_the_tutorials():
     assert dataclasses.asdict(Config()) == dict(
         num_frames=40_000, batch_size=128, buffer_size=50_000, warmup_steps=1_000,
-        train_every=4, gamma=0.99, tau=0.01, learning_rate=3e-4, max_grad_norm=10.0,
+        train_every=4, num_envs=1, gamma=0.99, tau=0.01, learning_rate=3e-4, max_grad_norm=10.0,
         eps_start=1.0, eps_end=0.05, eps_decay_frames=20_000, hidden_sizes=(128, 128),
         eval_every=2_000, eval_episodes=5, final_eval_episodes=10, env_name="CartPole-v1",
         bootstrap_on_truncation=True, double_q=False, dueling=False, loss="huber",

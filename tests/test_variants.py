@@ -24,6 +24,9 @@ SHORT = dict(num_frames=12_000, eval_every=0, eps_decay_frames=6_000, learning_r
     {"distributional": True, "v_min": 0.0, "v_max": 100.0, "double_q": True,
      "prioritized": True},
     {"distributional": True, "v_min": 0.0, "v_max": 100.0, "noisy": True},
+    {"num_envs": 4},
+    {"num_envs": 8, "n_step": 3, "prioritized": True},
+    {"num_envs": 4, "distributional": True, "v_min": 0.0, "v_max": 100.0, "noisy": True},
 ])
 def test_variant_learns_cartpole(variant):
     result = train_seeds(Config(**SHORT, **variant), num_seeds=4, seed=1)

@@ -1,0 +1,108 @@
+"""Several environments per seed (`num_envs`): frames count all of them, each keeps its own
+episodes, truncations and n-step windows, and the replay ratio stays set in frames."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from purejaxdqn import Config, make_train, make_trainer
+from purejaxdqn import replay
+from tests.probe_envs import CounterEnv, OneStepProbe
+from tests.test_probes import GAMMA, learned_q
+
+SMALL = Config(num_frames=2_000, batch_size=32, buffer_size=1_000, warmup_steps=200,
+               eval_every=500, eval_episodes=2, final_eval_episodes=3, hidden_sizes=(32,),
+               eps_decay_frames=1_000, num_envs=4)
+
+
+@pytest.mark.parametrize("num_envs, train_every", [(4, 4), (8, 4), (2, 4)])
+@pytest.mark.parametrize("n_step", [1, 3])
+@pytest.mark.parametrize("terminate, bootstrap, expected", [
+    (False, True, 1.0 / (1.0 - GAMMA)),   # time limit: bootstrap from the final obs
+    (True, True, 1.0),                    # termination: no bootstrap
+])
+def test_probe_q_values(terminate, bootstrap, expected, n_step, num_envs, train_every):
+    q = learned_q(OneStepProbe(terminate), bootstrap_on_truncation=bootstrap, n_step=n_step,
+                  num_envs=num_envs, train_every=train_every)
+    np.testing.assert_allclose(q, expected, rtol=0.05)
+
+
+@pytest.mark.parametrize("num_envs", [1, 4, 8])
+def test_every_environments_episodes_are_counted(num_envs):
+    # One-step episodes: every frame, in whichever environment, ends one.
+    config = Config(num_frames=2_000, batch_size=32, buffer_size=1_000, warmup_steps=200,
+                    eval_every=400, eval_episodes=1, final_eval_episodes=1, hidden_sizes=(8,),
+                    num_envs=num_envs)
+    metrics = jax.jit(make_train(config, env=OneStepProbe(terminate=True)))(
+        jax.random.key(0)).metrics
+    np.testing.assert_array_equal(metrics["train_episodes"], [400] * 5)
+    np.testing.assert_array_equal(metrics["train_episode_return"], [1.0] * 5)
+
+
+def run_counter(num_envs: int, n_step: int):
+    config = Config(num_frames=400, buffer_size=120, batch_size=64, warmup_steps=50,
+                    eval_every=0, hidden_sizes=(8,), num_envs=num_envs, n_step=n_step)
+    trainer = make_trainer(config, env=CounterEnv(random_start=True))
+    hparams = config.hyperparams()
+
+    @jax.jit
+    def run(key):
+        state = trainer.init(key, hparams)
+        state = trainer.run_reports(state, jnp.arange(config.num_reports), hparams)[0]
+        drawn = replay.sample(trainer.buffer, state.buffer_state, jax.random.key(1), config,
+                              1.0, 1.0)
+        return state, drawn
+
+    return config, *run(jax.random.key(0))
+
+
+def test_items_of_several_environments_are_their_own_frames():
+    config, state, drawn = run_counter(num_envs=4, n_step=1)
+    obs = np.asarray(state.buffer_state.experience.obs[0, :, 0])
+    next_obs = np.asarray(state.buffer_state.experience.next_obs[0, :, 0])
+    np.testing.assert_array_equal(next_obs, obs + 1)  # each item from one environment
+    starts = np.asarray(state.obs[:, 0]) - 100  # 400 frames: 100 steps of each of 4
+    assert len(set(starts.tolist())) == 4
+    # The buffer keeps the newest 120 frames: the last 30 steps of each environment.
+    np.testing.assert_array_equal(np.sort(obs), np.sort(np.concatenate(
+        [start + np.arange(70, 100) for start in starts])))
+
+
+def test_n_step_windows_never_cross_environments():
+    config, state, drawn = run_counter(num_envs=4, n_step=3)
+    rows = np.asarray(state.buffer_state.experience[0].obs[:, :, 0])  # (envs, steps)
+    assert rows.shape == (4, 30)
+    assert all(len(set(row // 10**6)) == 1 for row in rows)  # one environment a row
+    # gamma 1 and no episode end: each window spans 3 consecutive frames of one env.
+    np.testing.assert_array_equal(np.asarray(drawn.steps), 3)
+    np.testing.assert_array_equal(np.asarray(drawn.batch.next_obs - drawn.batch.obs), 3)
+
+
+@pytest.fixture(scope="module")
+def vmapped_result():
+    keys = jax.random.split(jax.random.key(42), 3)
+    return keys, jax.jit(jax.vmap(make_train(SMALL)))(keys)
+
+
+def test_same_key_same_result(vmapped_result):
+    keys, result = vmapped_result
+    again = jax.jit(jax.vmap(make_train(SMALL)))(keys)
+    for a, b in zip(jax.tree.leaves(result), jax.tree.leaves(again)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_vmapped_seed_equals_seed_alone(vmapped_result):
+    keys, result = vmapped_result
+    alone = jax.jit(make_train(SMALL))(keys[1])
+    for batched, single in zip(jax.tree.leaves(result), jax.tree.leaves(alone)):
+        np.testing.assert_allclose(batched[1], single, rtol=1e-4, atol=1e-5)
+
+
+def test_environments_differ_and_metrics_have_report_shapes(vmapped_result):
+    _, result = vmapped_result
+    assert result.metrics["eval_return"].shape == (3, 4)
+    assert result.metrics["train_episodes"].dtype == jnp.int32
+    state = jax.jit(make_trainer(SMALL).init)(jax.random.key(0), SMALL.hyperparams())
+    assert state.obs.shape == (4, 4) and state.episode_return.shape == (4,)
+    assert len({tuple(row) for row in np.asarray(state.obs).tolist()}) == 4
