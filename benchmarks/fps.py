@@ -1,12 +1,15 @@
-"""Frames per second of the default 40,000-frame run against the number of seeds, beside
-this machine's compute ceiling for the same matmuls.
+"""Frames per second of the default 40,000-frame run against the number of seeds (and of
+environments per seed, and the replay ratio), beside this machine's compute ceiling for
+the same matmuls.
 
     python benchmarks/fps.py                       # 1, 8, 64, 256 seeds, 3 runs each
     python benchmarks/fps.py --seeds 1 8 64 --eval-every 0
+    python benchmarks/fps.py --seeds 1 8 64 --num-envs 1 4 16 --train-every 4 10 --eval-every 0
 
 For each seed count: compile time (ahead of time, `lower().compile()`) apart from run
 time, the median of `--repeats` runs, XLA's memory estimate of the program, and bytes of
-replay per seed. The ceiling: the floating-point work of one frame is one acting forward
+replay per seed, the device's peak memory where it reports one (GPUs), and the share of
+compile in compile + run. The ceiling: the floating-point work of one frame is one acting forward
 pass, plus every `train_every` frames one learning step (online forward, target forward,
 backward); a plain jitted, vmapped scan of matmuls of exactly those shapes, timed the
 same way, gives the frames per second this machine could reach if nothing but those
@@ -56,9 +59,7 @@ def make_ceiling(config: Config):
             x = x @ w
         return x
 
-    def block(weights, x_act, x_batch):
-        for _ in range(config.train_every):
-            x_act = x_act + 1e-3 * forward(weights, x_act)[..., :1]
+    def learn(weights, x_batch):
         online = [x_batch]
         for w in weights:
             online.append(online[-1] @ w)
@@ -69,12 +70,19 @@ def make_ceiling(config: Config):
             new_weights[i] = weights[i] - 1e-6 * (online[i].T @ grad_out)
             if i > 0:
                 grad_out = grad_out @ weights[i].T
-        return new_weights, x_act
+        return new_weights
+
+    def block(weights, x_act, x_batch):
+        for _ in range(config.block_frames // config.num_envs):  # acting steps
+            x_act = x_act + 1e-3 * forward(weights, x_act)[..., :1]
+        for _ in range(config.block_frames // config.train_every):  # learning steps
+            weights = learn(weights, x_batch)
+        return weights, x_act
 
     def run(key):
         keys = jax.random.split(key, len(shapes) + 2)
         weights = [0.1 * jax.random.normal(k, s) for k, s in zip(keys, shapes)]
-        x_act = jax.random.normal(keys[-2], (sizes[0],))
+        x_act = jax.random.normal(keys[-2], (config.num_envs, sizes[0]))
         x_batch = jax.random.normal(keys[-1], (config.batch_size, sizes[0]))
 
         def body(carry, _):
@@ -82,7 +90,7 @@ def make_ceiling(config: Config):
             return block(weights, x_act, x_batch), None
 
         (weights, x_act), _ = jax.lax.scan(body, (weights, x_act), None,
-                                           length=config.num_frames // config.train_every)
+                                           length=config.num_frames // config.block_frames)
         return sum(jnp.sum(w) for w in weights) + jnp.sum(x_act)
 
     return run
@@ -104,8 +112,11 @@ def time_program(fn, num_seeds: int, repeats: int) -> dict:
     peak = None if memory is None else int(
         memory.argument_size_in_bytes + memory.output_size_in_bytes
         + memory.temp_size_in_bytes)
-    return {"compile_s": compile_s, "run_s": statistics.median(runs), "runs_s": runs,
-            "xla_memory_bytes": peak}
+    stats = jax.devices()[0].memory_stats() or {}  # None on CPU
+    run_s = statistics.median(runs)
+    return {"compile_s": compile_s, "run_s": run_s, "runs_s": runs,
+            "compile_share": compile_s / (compile_s + run_s), "xla_memory_bytes": peak,
+            "device_peak_bytes": stats.get("peak_bytes_in_use")}
 
 
 def replay_bytes_per_seed(config: Config) -> int:
@@ -128,14 +139,17 @@ def plot(path: Path, rows: list[dict], title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    seeds = [r["num_seeds"] for r in rows]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(seeds, [r["frames_per_second"] for r in rows], "o-", label="purejaxdqn")
-    ax.plot(seeds, [r["ceiling_frames_per_second"] for r in rows], "s--",
-            label="matmul ceiling")
+    for setting in sorted({(r["num_envs"], r["train_every"]) for r in rows}):
+        part = [r for r in rows if (r["num_envs"], r["train_every"]) == setting]
+        label = f"num_envs={setting[0]}, train_every={setting[1]}"
+        seeds = [r["num_seeds"] for r in part]
+        line, = ax.plot(seeds, [r["frames_per_second"] for r in part], "o-", label=label)
+        ax.plot(seeds, [r["ceiling_frames_per_second"] for r in part], "s--",
+                color=line.get_color(), alpha=0.5)
     ax.set(xscale="log", yscale="log", xlabel="seeds (vmapped)",
-           ylabel="frames per second, all seeds", title=title)
-    ax.legend()
+           ylabel="frames per second, all seeds", title=title + " (dashed: matmul ceiling)")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -144,31 +158,44 @@ def plot(path: Path, rows: list[dict], title: str) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 8, 64, 256])
+    parser.add_argument("--num-envs", type=int, nargs="+", default=[1])
+    parser.add_argument("--train-every", type=int, nargs="+", default=[Config.train_every],
+                        help="frames per learning step (the replay ratio's inverse)")
+    parser.add_argument("--num-frames", type=int, default=Config.num_frames)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--eval-every", type=int, default=Config.eval_every,
                         help="0 turns periodic evaluation off")
     parser.add_argument("--out", type=Path, default=None,
-                        help="results file (default: benchmarks/results/<machine>.json)")
+                        help="results file (default: benchmarks/results/<device>.json)")
     args = parser.parse_args()
 
-    config = Config(eval_every=args.eval_every)
     machine = machine_name()
     rows = []
-    for num_seeds in args.seeds:
-        ours = time_program(make_train(config), num_seeds, args.repeats)
-        ceiling = time_program(make_ceiling(config), num_seeds, args.repeats)
-        frames = num_seeds * config.num_frames
-        row = {"num_seeds": num_seeds, **ours,
-               "frames_per_second": frames / ours["run_s"],
-               "ceiling_frames_per_second": frames / ceiling["run_s"],
-               "ceiling_compile_s": ceiling["compile_s"]}
-        row["fraction_of_ceiling"] = row["frames_per_second"] / row["ceiling_frames_per_second"]
-        rows.append(row)
-        print(f"{num_seeds:5d} seeds: compile {row['compile_s']:.2f} s, run {row['run_s']:.2f} s,"
-              f" {row['frames_per_second']:,.0f} frames/s, ceiling "
-              f"{row['ceiling_frames_per_second']:,.0f} ({row['fraction_of_ceiling']:.0%}),"
-              f" XLA memory {row['xla_memory_bytes'] / 2**20:,.0f} MiB", flush=True)
+    for train_every in args.train_every:
+        for num_envs in args.num_envs:
+            config = Config(eval_every=args.eval_every, num_frames=args.num_frames,
+                            train_every=train_every, num_envs=num_envs)
+            for num_seeds in args.seeds:
+                ours = time_program(make_train(config), num_seeds, args.repeats)
+                ceiling = time_program(make_ceiling(config), num_seeds, args.repeats)
+                frames = num_seeds * config.num_frames
+                row = {"num_seeds": num_seeds, "num_envs": num_envs,
+                       "train_every": train_every, **ours,
+                       "frames_per_second": frames / ours["run_s"],
+                       "ceiling_frames_per_second": frames / ceiling["run_s"],
+                       "ceiling_compile_s": ceiling["compile_s"]}
+                row["fraction_of_ceiling"] = (row["frames_per_second"]
+                                              / row["ceiling_frames_per_second"])
+                rows.append(row)
+                peak = row["device_peak_bytes"]
+                print(f"train_every {train_every:2d}, {num_envs:2d} envs, {num_seeds:5d} seeds: "
+                      f"compile {row['compile_s']:.2f} s ({row['compile_share']:.0%}), run "
+                      f"{row['run_s']:.2f} s, {row['frames_per_second']:,.0f} frames/s, ceiling "
+                      f"{row['ceiling_frames_per_second']:,.0f} ({row['fraction_of_ceiling']:.0%}),"
+                      f" XLA memory {row['xla_memory_bytes'] / 2**20:,.0f} MiB"
+                      + (f", device peak {peak / 2**20:,.0f} MiB" if peak else ""), flush=True)
 
+    config = Config(eval_every=args.eval_every, num_frames=args.num_frames)
     result = {
         "machine": machine, "device": str(jax.devices()[0].device_kind),
         "jax": jax.__version__, "eval_every": config.eval_every,
@@ -176,15 +203,19 @@ def main():
         "flops_per_frame": flops_per_frame(config),
         "replay_bytes_per_seed": replay_bytes_per_seed(config), "rows": rows,
         "command": "python benchmarks/fps.py " + " ".join(
-            ["--seeds", *map(str, args.seeds), "--repeats", str(args.repeats),
+            ["--seeds", *map(str, args.seeds), "--num-envs", *map(str, args.num_envs),
+             "--train-every", *map(str, args.train_every), "--num-frames",
+             str(args.num_frames), "--repeats", str(args.repeats),
              "--eval-every", str(args.eval_every)]),
     }
     out = args.out or RESULTS / f"{machine}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    plot(out.with_name("fps_vs_seeds.png"), rows, f"{machine}, eval_every={config.eval_every}")
-    print(f"flops/frame {result['flops_per_frame']:,.0f}; replay "
-          f"{result['replay_bytes_per_seed'] / 2**20:.2f} MiB per seed; wrote {out}")
+    plot(out.with_name("fps_vs_seeds.png"), rows,
+         f"{machine}, eval_every={config.eval_every}")
+    print(f"flops/frame {result['flops_per_frame']:,.0f} at train_every "
+          f"{config.train_every}; replay {result['replay_bytes_per_seed'] / 2**20:.2f} MiB "
+          f"per seed; wrote {out}")
 
 
 if __name__ == "__main__":
