@@ -148,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true",
                        help="continue the run whose checkpoint is in --out; its settings "
                             "come from the checkpoint (a flag given must agree with it)")
+    for command in (train, grid, evaluate, compare, render):
+        command.add_argument("--no-compile-cache", action="store_true",
+                             help="compile afresh instead of reusing programs compiled by "
+                                  "earlier runs (env: PUREJAXDQN_COMPILE_CACHE=off)")
     for command in (train, grid):
         command.add_argument("--num-seeds", type=int, default=None,
                              help="independent seeds, vmapped (default: 16)")
@@ -215,6 +219,27 @@ def join_processes(args) -> None:
 
     timeout = args.heartbeat_timeout or distributed.HEARTBEAT_TIMEOUT_S
     distributed.initialize(*given, heartbeat_timeout=timeout)
+
+
+def use_compile_cache(args) -> None:
+    """JAX's persistent compilation cache, so that a repeated command loads its programs
+    instead of compiling them: in PUREJAXDQN_COMPILE_CACHE, or by default
+    $XDG_CACHE_HOME/purejaxdqn (~/.cache/purejaxdqn); off with --no-compile-cache or
+    PUREJAXDQN_COMPILE_CACHE=off. A JAX_COMPILATION_CACHE_DIR of the user's is left to JAX."""
+    setting = os.environ.get("PUREJAXDQN_COMPILE_CACHE", "")
+    if (args.no_compile_cache or setting.lower() in ("0", "off", "no", "false")
+            or os.environ.get("JAX_COMPILATION_CACHE_DIR")):
+        return
+    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    directory = Path(setting) if setting else home / "purejaxdqn"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return  # an unusable cache only costs compile time
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(directory))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def prepare_out_dir(out: Path, create: bool = True) -> None:
@@ -349,6 +374,7 @@ def main(argv=None) -> int:
     try:
         if args.command in ("train", "sweep"):
             join_processes(args)
+        use_compile_cache(args)
         if args.command == "train":
             config = check_train(args)
             if config is None:

@@ -101,3 +101,26 @@ def test_bad_input_fails_with_one_line_and_keeps_files(tmp_path):
     done = run_cli("train", "--out", str(tmp_path))
     assert done.returncode == 2 and "is not empty" in done.stderr
     assert (tmp_path / "keep.txt").read_text() == "earlier work"
+
+
+def test_a_repeated_command_loads_its_programs_from_the_cache(tmp_path):
+    import os
+
+    from tests.test_cli_errors import WATCHED_CLI
+
+    env = {**os.environ, "PUREJAXDQN_COMPILE_CACHE": str(tmp_path / "cache")}
+    args = ["train", "--num-seeds", "1", "--num-frames", "1000", "--eval-every", "500",
+            "--warmup-steps", "100", "--hidden-sizes", "16"]
+
+    def train(*extra):
+        done = subprocess.run([sys.executable, "-c", WATCHED_CLI, *args, *extra],
+                              capture_output=True, text=True, timeout=600, env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    loaded = "loaded a program from the compilation cache"
+    first = train()  # compiles, and fills the cache
+    assert "XLA compiled jit(train)" in first and loaded not in first
+    assert any((tmp_path / "cache").iterdir())
+    assert loaded in train()  # the training program comes from the cache
+    assert loaded not in train("--no-compile-cache")

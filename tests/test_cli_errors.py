@@ -17,17 +17,23 @@ SMALL = ["--num-seeds", "2", "--num-frames", "1600", "--eval-every", "400",
          "--hidden-sizes", "16"]
 
 # The CLI, saying on stderr when XLA compiles a program (so an error that comes after a
-# compile shows a second line). Single array operations (gymnax builds its default
-# params with one `convert_element_type`) are not programs.
+# compile shows a second line), and when the persistent cache supplies one. Single array
+# operations (gymnax builds its default params with one `convert_element_type`) are not
+# programs. (JAX records a "compile" for a cache hit too: with the cache on, the hits
+# tell which were loaded.)
 WATCHED_CLI = """
 import re, sys
 import jax, jax.monitoring
-def on_event(name, *args, fun_name="", **kwargs):
+def on_compile(name, *args, fun_name="", **kwargs):
     op = re.fullmatch(r"jit\\((\\w+)\\)", fun_name)
     if (name == "/jax/core/compile/backend_compile_duration"
             and not (op and (hasattr(jax.lax, op[1]) or hasattr(jax.numpy, op[1])))):
         sys.stderr.write(f"XLA compiled {fun_name}\\n")
-jax.monitoring.register_event_duration_secs_listener(on_event)
+def on_event(name, **kwargs):
+    if name == "/jax/compilation_cache/cache_hits":
+        sys.stderr.write("loaded a program from the compilation cache\\n")
+jax.monitoring.register_event_duration_secs_listener(on_compile)
+jax.monitoring.register_event_listener(on_event)
 from purejaxdqn.cli import main
 sys.exit(main(sys.argv[1:]))
 """
