@@ -113,6 +113,10 @@ PRESETS = {
     # fresh seeds.
     "cartpole-40k": dict(loss="mse", n_step=3, learning_rate=4e-3, tau=0.05,
                          eps_decay_frames=10_000),
+    # cartpole-40k on a quarter of the compute (64-64, batch 64), for the shortest time to
+    # solve many seeds; found by the sweeps in benchmarks/results/cartpole-fast-search.txt.
+    "cartpole-fast": dict(loss="mse", n_step=3, learning_rate=6e-3, tau=0.1,
+                          eps_decay_frames=10_000, hidden_sizes=(64, 64), batch_size=64),
     # Configs that learn other environments, from small sweeps (seeds 0-7), checked over
     # 16 seeds against a random policy by benchmarks/environments.py. MinAtar: a budget
     # that 2 CPU cores train in minutes, far below the MinAtar paper's 5M frames.
