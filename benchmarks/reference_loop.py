@@ -1,6 +1,10 @@
 """The classic way to do the same job: a Python for-loop over gymnasium CartPole-v1 with a
 `collections.deque` replay buffer and a jitted Haiku/RLax/Optax learning step, with the
-same hyperparameters as `Config()`. It is the baseline users come from.
+same hyperparameters as `Config()`. It is the baseline users come from, and follows the
+tutorial (`../shared/reference/tutorial_dqn.py`) where it differs from `Config()`: frames
+counted from 1 for epsilon, a time limit terminal, evaluation episodes seeded
+`seed + 1000 + i` in a separate environment; it uses our network and learning step, which
+compute what the tutorial's do.
 
     python benchmarks/reference_loop.py --num-frames 40000
 """
@@ -45,7 +49,8 @@ def run(config: Config, seed: int = 0, evaluate: bool = False) -> dict:
 
     start = time.perf_counter()
     for frame in range(config.num_frames):
-        epsilon = float(epsilon_at(frame, config.eps_start, config.eps_end,
+        # The tutorial counts frames from 1 (`epsilon_by_frame(frame_idx)`).
+        epsilon = float(epsilon_at(frame + 1, config.eps_start, config.eps_end,
                                    config.eps_decay_frames))
         if rng.random() < epsilon:
             action = env.action_space.sample()
@@ -68,15 +73,17 @@ def run(config: Config, seed: int = 0, evaluate: bool = False) -> dict:
     seconds = time.perf_counter() - start
     result = {"frames_per_second": config.num_frames / seconds, "run_s": seconds}
     if evaluate:
-        result["final_eval_return"] = greedy_return(env, q_values, online,
-                                                    config.final_eval_episodes)
+        result["final_eval_return"] = greedy_return(gym.make("CartPole-v1"), q_values, online,
+                                                    config.final_eval_episodes, seed)
     return result
 
 
-def greedy_return(env, q_values, params, episodes: int) -> float:
+def greedy_return(env, q_values, params, episodes: int, seed: int) -> float:
+    """The tutorial's evaluation: a separate environment, episode i started from seed
+    `seed + 1000 + i`."""
     returns = []
-    for _ in range(episodes):
-        obs, _ = env.reset()
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + 1000 + i)
         total, done = 0.0, False
         while not done:
             obs, reward, terminated, truncated, _ = env.step(
@@ -93,7 +100,9 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--evaluate", action="store_true", help="final greedy evaluation")
     args = parser.parse_args()
-    print(json.dumps(run(Config(num_frames=args.num_frames), args.seed, args.evaluate)))
+    # The tutorial's semantics: a time limit ends the episode as a termination does.
+    config = Config(num_frames=args.num_frames, bootstrap_on_truncation=False)
+    print(json.dumps(run(config, args.seed, args.evaluate)))
 
 
 if __name__ == "__main__":

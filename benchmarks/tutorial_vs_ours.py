@@ -7,7 +7,7 @@ many seeds, against ours over as many seeds, compared as distributions.
 Each tutorial run takes 2-3 minutes on one core; its SUMMARY line is appended to
 `benchmarks/results/tutorial-runs.jsonl` as it finishes, and seeds already there are not
 run again (so the command can be interrupted and repeated). Then ours runs, and the
-comparison goes to `benchmarks/results/tutorial-vs-ours.md` and `tutorial-vs-ours.png`.
+comparison goes to `benchmarks/results/tutorial-vs-ours-<our seeds>.md` and `.png`.
 """
 
 import argparse
@@ -79,6 +79,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--num-seeds", type=int, default=32)
     parser.add_argument("--jobs", type=int, default=1, help="tutorial runs side by side")
+    parser.add_argument("--ours-seeds", type=int, default=None,
+                        help="seeds of ours (default: --num-seeds); ours are cheap")
+    parser.add_argument("--only-tutorial-semantics", action="store_true",
+                        help="of ours, run only Config(bootstrap_on_truncation=False)")
     parser.add_argument("--collect-only", action="store_true",
                         help="only run the tutorial seeds still missing")
     args = parser.parse_args()
@@ -90,19 +94,21 @@ def main():
     tutorial_curves = np.array([r["eval_returns"] for r in runs])
     frames = np.array(runs[0]["eval_steps"])
 
-    rows = [("tutorial loop (gymnasium, deque)", tutorial_final)]
+    rows = [(f"tutorial loop (gymnasium, deque), {len(runs)} seeds", tutorial_final)]
     curves = [(f"tutorial, {len(runs)} seeds", frames, tutorial_curves)]
+    ours_seeds = args.ours_seeds or args.num_seeds
     for name, config in OURS.items():
+        if args.only_tutorial_semantics and config.bootstrap_on_truncation:
+            continue
         assert (report_frames(config) == frames).all()
-        result = train_seeds(config, args.num_seeds, seed=0)
+        result = train_seeds(config, ours_seeds, seed=0)
         metrics = gather(result.metrics)
-        rows.append((f"purejaxdqn `{name}`", metrics["final_eval_return"]))
-        curves.append((f"{name}, {args.num_seeds} seeds", frames, metrics["eval_return"]))
+        rows.append((f"purejaxdqn `{name}`, {ours_seeds} seeds", metrics["final_eval_return"]))
+        curves.append((f"{name}, {ours_seeds} seeds", frames, metrics["eval_return"]))
 
-    lines = [f"# The tutorial's loop against `Config()`, {args.num_seeds} seeds each",
-             "", "`python benchmarks/tutorial_vs_ours.py --num-seeds "
-             f"{args.num_seeds}`: final greedy return (10 episodes) after 40,000 frames; "
-             "95% percentile-bootstrap CIs.", "",
+    lines = ["# The tutorial's loop against `Config()`", "",
+             f"`python benchmarks/tutorial_vs_ours.py {' '.join(sys.argv[1:])}`: final greedy "
+             "return (10 episodes) after 40,000 frames; 95% percentile-bootstrap CIs.", "",
              "| run | mean [95% CI] | IQM [95% CI] | sd | range |", "|---|---|---|---|---|"]
     lines += [f"| {name} | {describe(values)} |" for name, values in rows]
     lines += ["", "| difference of means | tutorial minus ours [95% CI] |", "|---|---|"]
@@ -116,8 +122,9 @@ def main():
     for i, frame in enumerate(frames):
         lines.append(f"| {frame:,} | "
                      + " | ".join(f"{np.mean(c[:, i]):.1f}" for _, _, c in curves) + " |")
-    (RESULTS / "tutorial-vs-ours.md").write_text("\n".join(lines) + "\n")
-    learning_curves(RESULTS / "tutorial-vs-ours.png", curves,
+    name = f"tutorial-vs-ours-{ours_seeds}"
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    learning_curves(RESULTS / f"{name}.png", curves,
                     "CartPole-v1: greedy return (mean, 95% CI)")
     print("\n".join(lines))
 
