@@ -4,7 +4,9 @@ the same matmuls.
 
     python benchmarks/fps.py                       # 1, 8, 64, 256 seeds, 3 runs each
     python benchmarks/fps.py --seeds 1 8 64 --eval-every 0
-    python benchmarks/fps.py --seeds 1 8 64 --num-envs 1 4 16 --train-every 4 10 --eval-every 0
+    python benchmarks/fps.py --seeds 1 8 64 --num-envs 1 4 10 16 20 --train-every 4 10 --eval-every 0
+
+(Settings where neither `num_envs` nor `train_every` divides the other are skipped.)
 
 For each seed count: compile time (ahead of time, `lower().compile()`) apart from run
 time, the median of `--repeats` runs, XLA's memory estimate of the program, and bytes of
@@ -173,8 +175,12 @@ def main():
     rows = []
     for train_every in args.train_every:
         for num_envs in args.num_envs:
-            config = Config(eval_every=args.eval_every, num_frames=args.num_frames,
-                            train_every=train_every, num_envs=num_envs)
+            try:
+                config = Config(eval_every=args.eval_every, num_frames=args.num_frames,
+                                train_every=train_every, num_envs=num_envs)
+            except ValueError as error:  # e.g. 4 environments, a learning step per 10 frames
+                print(f"train_every {train_every:2d}, {num_envs:2d} envs: skipped: {error}")
+                continue
             for num_seeds in args.seeds:
                 ours = time_program(make_train(config), num_seeds, args.repeats)
                 ceiling = time_program(make_ceiling(config), num_seeds, args.repeats)
@@ -211,7 +217,8 @@ def main():
     out = args.out or RESULTS / f"{machine}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    plot(out.with_name("fps_vs_seeds.png"), rows,
+    # The README's figure for the default file, a figure beside any other --out.
+    plot(out.with_name("fps_vs_seeds.png") if args.out is None else out.with_suffix(".png"), rows,
          f"{machine}, eval_every={config.eval_every}")
     print(f"flops/frame {result['flops_per_frame']:,.0f} at train_every "
           f"{config.train_every}; replay {result['replay_bytes_per_seed'] / 2**20:.2f} MiB "
