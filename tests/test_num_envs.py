@@ -10,6 +10,8 @@ from purejaxdqn import Config, make_train, make_trainer
 from purejaxdqn import replay
 from tests.probe_envs import CounterEnv, OneStepProbe
 from tests.test_probes import GAMMA, learned_q
+from tests.test_train import (assert_same_key_same_result,
+                              assert_vmapped_seed_equals_seed_alone)
 
 SMALL = Config(num_frames=2_000, batch_size=32, buffer_size=1_000, warmup_steps=200,
                eval_every=500, eval_episodes=2, final_eval_episodes=3, hidden_sizes=(32,),
@@ -86,17 +88,11 @@ def vmapped_result():
 
 
 def test_same_key_same_result(vmapped_result):
-    keys, result = vmapped_result
-    again = jax.jit(jax.vmap(make_train(SMALL)))(keys)
-    for a, b in zip(jax.tree.leaves(result), jax.tree.leaves(again)):
-        np.testing.assert_array_equal(a, b)
+    assert_same_key_same_result(SMALL, *vmapped_result)
 
 
 def test_vmapped_seed_equals_seed_alone(vmapped_result):
-    keys, result = vmapped_result
-    alone = jax.jit(make_train(SMALL))(keys[1])
-    for batched, single in zip(jax.tree.leaves(result), jax.tree.leaves(alone)):
-        np.testing.assert_allclose(batched[1], single, rtol=1e-4, atol=1e-5)
+    assert_vmapped_seed_equals_seed_alone(SMALL, *vmapped_result)
 
 
 def test_environments_differ_and_metrics_have_report_shapes(vmapped_result):

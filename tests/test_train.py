@@ -40,18 +40,24 @@ def test_metric_shapes_and_dtypes(vmapped_result):
     assert np.all(metrics["train_episodes"] * metrics["train_episode_return"] <= 500 + 500)
 
 
-def test_same_key_same_result(vmapped_result):
-    keys, result = vmapped_result
-    again = jax.jit(jax.vmap(make_train(SMALL)))(keys)
+def assert_same_key_same_result(config, keys, result):
+    again = jax.jit(jax.vmap(make_train(config)))(keys)
     for a, b in zip(jax.tree.leaves(result), jax.tree.leaves(again)):
         np.testing.assert_array_equal(a, b)
 
 
-def test_vmapped_seed_equals_seed_alone(vmapped_result):
-    keys, result = vmapped_result
-    alone = jax.jit(make_train(SMALL))(keys[1])
+def assert_vmapped_seed_equals_seed_alone(config, keys, result):
+    alone = jax.jit(make_train(config))(keys[1])
     for batched, single in zip(jax.tree.leaves(result), jax.tree.leaves(alone)):
         np.testing.assert_allclose(batched[1], single, rtol=1e-4, atol=1e-5)
+
+
+def test_same_key_same_result(vmapped_result):
+    assert_same_key_same_result(SMALL, *vmapped_result)
+
+
+def test_vmapped_seed_equals_seed_alone(vmapped_result):
+    assert_vmapped_seed_equals_seed_alone(SMALL, *vmapped_result)
 
 
 def test_different_seeds_differ(vmapped_result):
