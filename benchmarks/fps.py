@@ -98,27 +98,37 @@ def make_ceiling(config: Config):
     return run
 
 
-def time_program(fn, num_seeds: int, repeats: int) -> dict:
-    """Compile ahead of time, then run `repeats` times; median run time."""
-    keys = jax.random.split(jax.random.key(0), num_seeds)
+def time_program(fn, num_seeds: int, repeats: int, keys=None,
+                 max_bytes: int | None = None) -> dict:
+    """Compile ahead of time, then run `repeats` times; median run time. `keys` default
+    to `num_seeds` of `jax.random.key(0)`'s; a program whose memory estimate exceeds
+    `max_bytes` is compiled but not run (its `run_s` is None)."""
+    keys = jax.random.split(jax.random.key(0), num_seeds) if keys is None else keys
     program = jax.jit(jax.vmap(fn))
     start = time.perf_counter()
     compiled = program.lower(keys).compile()
     compile_s = time.perf_counter() - start
+    estimate = xla_memory_bytes(compiled)
+    if max_bytes is not None and estimate is not None and estimate > max_bytes:
+        return {"compile_s": compile_s, "run_s": None, "xla_memory_bytes": estimate}
     runs = []
     for _ in range(repeats):
         start = time.perf_counter()
         jax.block_until_ready(compiled(keys))
         runs.append(time.perf_counter() - start)
-    memory = compiled.memory_analysis()
-    peak = None if memory is None else int(
-        memory.argument_size_in_bytes + memory.output_size_in_bytes
-        + memory.temp_size_in_bytes)
     stats = jax.devices()[0].memory_stats() or {}  # None on CPU
     run_s = statistics.median(runs)
     return {"compile_s": compile_s, "run_s": run_s, "runs_s": runs,
-            "compile_share": compile_s / (compile_s + run_s), "xla_memory_bytes": peak,
+            "compile_share": compile_s / (compile_s + run_s), "xla_memory_bytes": estimate,
             "device_peak_bytes": stats.get("peak_bytes_in_use")}
+
+
+def xla_memory_bytes(compiled) -> int | None:
+    """XLA's estimate of a compiled program's memory: arguments, outputs, temporaries."""
+    memory = compiled.memory_analysis()
+    return None if memory is None else int(memory.argument_size_in_bytes
+                                           + memory.output_size_in_bytes
+                                           + memory.temp_size_in_bytes)
 
 
 def replay_bytes_per_seed(config: Config) -> int:

@@ -8,6 +8,7 @@ one process tree, each a fresh `purejaxdqn train` (no compilation cache).
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -18,11 +19,14 @@ from pathlib import Path
 SOLVED = 475.0
 
 
-def run(preset: str, num_seeds: int, seed: int, out: Path) -> dict:
+def run(preset: str, num_seeds: int, seed: int, out: Path, cache: Path | None = None) -> dict:
+    """One `purejaxdqn train` process: without the compilation cache, or with it in `cache`."""
+    cache_args = ["--no-compile-cache"] if cache is None else []
+    env = {**os.environ, "PUREJAXDQN_COMPILE_CACHE": str(cache)} if cache else None
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "purejaxdqn.cli", "train", "--preset", preset,
                     "--num-seeds", str(num_seeds), "--seed", str(seed), "--out", str(out),
-                    "--no-compile-cache"], capture_output=True, text=True, check=True)
+                    *cache_args], capture_output=True, text=True, check=True, env=env)
     wall = time.perf_counter() - start
     summary = json.loads((out / "summary.json").read_text())
     iqm = summary["final_eval_return"]["iqm"]
