@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from purejaxdqn import Config, make_q_network, make_train, make_trainer, report_frames
@@ -84,6 +85,26 @@ def test_learning_waits_for_warmup():
     config = Config(**{**SMALL.__dict__, "warmup_steps": 600})
     metrics = jax.jit(make_train(config))(jax.random.key(0)).metrics
     assert np.isnan(metrics["loss"][0]) and np.all(np.isfinite(metrics["loss"][1:]))
+
+
+@pytest.mark.parametrize("warmup_steps, train_every", [(100, 4), (99, 4), (0, 4), (1, 1),
+                                                      (30, 10)])
+def test_learning_steps_come_when_the_tutorials_loop_learns(warmup_steps, train_every):
+    # The tutorial's loop stores frame t's transition (t from 1), then learns if the buffer
+    # holds warmup_steps transitions and t % train_every == 0. Adam counts ours.
+    config = Config(num_frames=200, batch_size=8, buffer_size=100, eval_every=0,
+                    hidden_sizes=(8,), warmup_steps=warmup_steps, train_every=train_every)
+    trainer = make_trainer(config, env=CounterEnv())
+    hparams = config.hyperparams()
+
+    @jax.jit
+    def learning_steps(key):
+        state = trainer.init(key, hparams)
+        state, _ = trainer.run_reports(state, jnp.arange(config.num_reports), hparams)
+        return optax.tree_utils.tree_get(state.opt_state, "count")
+
+    tutorial = sum(1 for t in range(1, 201) if t >= warmup_steps and t % train_every == 0)
+    assert int(learning_steps(jax.random.key(0))) == tutorial
 
 
 def test_replay_wraps_around_keeping_newest():
