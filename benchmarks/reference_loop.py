@@ -73,14 +73,14 @@ def run(config: Config, seed: int = 0, evaluate: bool = False) -> dict:
     seconds = time.perf_counter() - start
     result = {"frames_per_second": config.num_frames / seconds, "run_s": seconds}
     if evaluate:
-        result["final_eval_return"] = greedy_return(gym.make("CartPole-v1"), q_values, online,
-                                                    config.final_eval_episodes, seed)
+        result["final_eval_return"] = float(np.mean(greedy_returns(
+            gym.make("CartPole-v1"), q_values, online, config.final_eval_episodes, seed)))
     return result
 
 
-def greedy_return(env, q_values, params, episodes: int, seed: int) -> float:
+def greedy_returns(env, q_values, params, episodes: int, seed: int) -> np.ndarray:
     """The tutorial's evaluation: a separate environment, episode i started from seed
-    `seed + 1000 + i`."""
+    `seed + 1000 + i`; the return of each episode."""
     returns = []
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + 1000 + i)
@@ -91,7 +91,7 @@ def greedy_return(env, q_values, params, episodes: int, seed: int) -> float:
             total += reward
             done = terminated or truncated
         returns.append(total)
-    return float(np.mean(returns))
+    return np.array(returns)
 
 
 def main():

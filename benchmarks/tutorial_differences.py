@@ -40,6 +40,7 @@ from purejaxdqn.distributed import gather
 from purejaxdqn.stats import bootstrap_ci
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reference_loop import greedy_returns  # noqa: E402
 from tutorial_vs_ours import RESULTS, RUNS, describe, difference_ci  # noqa: E402
 
 CONFIG = Config(bootstrap_on_truncation=False)
@@ -102,27 +103,10 @@ def run(swaps, num_seeds: int) -> np.ndarray:
     return np.asarray(gather(result.metrics)["final_eval_return"])
 
 
-def gymnasium_returns(params, network, num_episodes: int, seed: int) -> np.ndarray:
-    """Greedy returns in gymnasium's CartPole-v1 (float64), episode i seeded
-    `seed + 1000 + i`: the first 10 are the tutorial's final evaluation of its seed `seed`."""
-    import gymnasium as gym
-
-    env = gym.make("CartPole-v1")
-    q_values = jax.jit(network.apply)
-    returns = []
-    for episode in range(num_episodes):
-        obs, _ = env.reset(seed=seed + 1000 + episode)
-        total, done = 0.0, False
-        while not done:
-            action = int(jnp.argmax(q_values(params, obs.astype(np.float32))))
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total, done = total + reward, terminated or truncated
-        returns.append(total)
-    return np.array(returns)
-
-
 def physics(num_seeds: int, num_episodes: int) -> list[str]:
     """The same greedy policies in gymnax's float32 CartPole and gymnasium's float64 one."""
+    import gymnasium as gym
+
     from purejaxdqn import make_q_network
     from purejaxdqn.envs import resolve_env
     from purejaxdqn.evaluation import evaluate
@@ -130,13 +114,16 @@ def physics(num_seeds: int, num_episodes: int) -> list[str]:
     params = gather(train_seeds(CONFIG, num_seeds, seed=0).params)
     env, env_params, _ = resolve_env(CONFIG.env_name)
     network = make_q_network(CONFIG)
+    q_values = jax.jit(network.apply)
+    gymnasium = gym.make("CartPole-v1")
     tutorials = "gymnasium, the tutorial's 10 start states (seeds i + 1000 ... i + 1009)"
     per_seed = {"gymnax (float32)": [], "gymnasium (float64)": [], tutorials: []}
     for i in range(num_seeds):
         seed_params = jax.tree.map(lambda x: x[i], params)
         per_seed["gymnax (float32)"].append(float(evaluate(
             jax.random.key(1000 + i), seed_params, network, env, env_params, num_episodes)))
-        returns = gymnasium_returns(seed_params, network, num_episodes, seed=i)
+        # Episode j seeded i + 1000 + j: the first 10 are the tutorial's evaluation of seed i.
+        returns = greedy_returns(gymnasium, q_values, seed_params, num_episodes, seed=i)
         per_seed["gymnasium (float64)"].append(returns.mean())
         per_seed[tutorials].append(returns[:10].mean())
     values = {name: np.array(v) for name, v in per_seed.items()}
