@@ -13,7 +13,7 @@ the README's "Against the tutorial's own loop"):
   deque), flashbax with replacement.
 Each is swapped into our program here, for this measurement only, by replacing the one
 function that does it; the package itself is unchanged. Results go to
-`benchmarks/results/tutorial-differences-<seeds>.md`.
+`benchmarks/results/tutorial-differences-<seeds>.md` (and each seed's return to `.json`).
 
 A third difference is the environment's arithmetic: gymnasium's CartPole integrates in
 float64, gymnax's in float32 (same equations, thresholds and time limit). `--physics N`
@@ -156,6 +156,9 @@ def main():
     parser.add_argument("--physics", type=int, metavar="N", help="compare the two CartPoles "
                         "on the greedy policies of N seeds instead")
     parser.add_argument("--episodes", type=int, default=100)
+    parser.add_argument("--tutorial-seeds", type=int, metavar="N",
+                        help="compare with the tutorial's seeds 0..N-1 (default: every run "
+                        "in tutorial-runs.jsonl)")
     args = parser.parse_args()
     if args.physics:
         print("\n".join(physics(args.physics, args.episodes)))
@@ -166,8 +169,11 @@ def main():
         finals[name] = run(VARIANTS[name], args.num_seeds)
         print(f"{name}: mean {finals[name].mean():.1f} ({time.perf_counter() - start:.0f} s)",
               flush=True)
-    tutorial = np.array([json.loads(line)["final_eval_10ep"]
-                         for line in RUNS.read_text().splitlines()]) if RUNS.exists() else None
+    runs = [json.loads(line) for line in RUNS.read_text().splitlines()] if RUNS.exists() else []
+    tutorial = np.array([r["final_eval_10ep"] for r in runs
+                         if args.tutorial_seeds is None or r["seed"] < args.tutorial_seeds])
+    (RESULTS / f"tutorial-differences-{args.num_seeds}.json").write_text(json.dumps(
+        {name: values.tolist() for name, values in finals.items()}) + "\n")
 
     lines = ["# Ours with the tutorial's way of doing each thing it does differently", "",
              f"`python benchmarks/tutorial_differences.py {' '.join(sys.argv[1:])}`: "
@@ -178,8 +184,9 @@ def main():
              "|---|---|---|---|---|---|"]
     base = finals.get("ours")
     rows = list(finals.items())
-    if tutorial is not None:
-        rows.append((f"tutorial's loop ({len(tutorial)} seeds, tutorial-runs.jsonl)", tutorial))
+    if len(tutorial):
+        rows.append((f"tutorial's loop (seeds 0-{len(tutorial) - 1}, tutorial-runs.jsonl)",
+                     tutorial))
     for name, values in rows:
         if base is None or name == "ours":
             versus = ""
