@@ -2,9 +2,9 @@
 `collections.deque` replay buffer and a jitted Haiku/RLax/Optax learning step, with the
 same hyperparameters as `Config()`. It is the baseline users come from, and follows the
 tutorial (`../shared/reference/tutorial_dqn.py`) where it differs from `Config()`: frames
-counted from 1 for epsilon, a time limit terminal, evaluation episodes seeded
-`seed + 1000 + i` in a separate environment; it uses our network and learning step, which
-compute what the tutorial's do.
+counted from 1 for epsilon, batches drawn without replacement, a time limit terminal,
+evaluation episodes seeded `seed + 1000 + i` in a separate environment; it uses our
+network and learning step, which compute what the tutorial's do.
 
     python benchmarks/reference_loop.py --num-frames 40000
 """

@@ -3,10 +3,11 @@
 time: ours is run with the tutorial's way of doing each, over many seeds, and compared
 with ours as it is (and with the tutorial runs `tutorial_vs_ours.py` collected).
 
-    python benchmarks/tutorial_differences.py --num-seeds 128
+    python benchmarks/tutorial_differences.py --num-seeds 128 --tutorial-seeds 41
+    python benchmarks/tutorial_differences.py --physics 32
 
-The differences that change what is learned (everything else the two loops do alike, see
-the README's "Against the tutorial's own loop"):
+The differences in how the two loops learn (everything else they do alike, see the
+README's "Against the tutorial's own loop"):
 - epsilon: the tutorial's frame counter starts at 1 (`epsilon_by_frame(frame_idx)`), ours
   at 0, so its epsilon is one frame ahead;
 - sampling: the tutorial draws a batch without replacement (`random.sample` over the
@@ -28,6 +29,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
@@ -78,16 +80,6 @@ def sample_without_replacement(buffer, buffer_state, key, config, beta, gamma):
     return replay.Sample(batch, 1, None, None)
 
 
-@contextlib.contextmanager
-def swapped(module, name, replacement):
-    original = getattr(module, name)
-    setattr(module, name, replacement)
-    try:
-        yield
-    finally:
-        setattr(module, name, original)
-
-
 VARIANTS = {
     "ours": [],
     "epsilon from frame 1": [(train_module, "epsilon_at", epsilon_from_frame_one)],
@@ -98,7 +90,7 @@ VARIANTS = {
 def run(swaps, num_seeds: int) -> np.ndarray:
     with contextlib.ExitStack() as stack:
         for module, name, replacement in swaps:
-            stack.enter_context(swapped(module, name, replacement))
+            stack.enter_context(mock.patch.object(module, name, replacement))
         result = train_seeds(CONFIG, num_seeds, seed=0)
     return np.asarray(gather(result.metrics)["final_eval_return"])
 
