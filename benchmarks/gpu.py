@@ -298,6 +298,12 @@ def main():
     result["roofline"] = child("roofline", args.num_frames)
     print(json.dumps(result["roofline"]), flush=True)
 
+    device = result["roofline"]["device"].lower().replace(" ", "-")
+    out = args.out or RESULTS / f"gpu-{device}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save = lambda: out.write_text(json.dumps(result, indent=2) + "\n")  # noqa: E731
+    save()  # after each section, so that a run cut short keeps what it measured
+
     result["fps"], too_big = [], set()
     for seeds in args.seeds:
         runs = {}
@@ -316,20 +322,19 @@ def main():
             print(f"{seeds} seeds, {name}: {json.dumps(run)}", flush=True)
         if runs.keys() == contestants.keys():
             result["fps"].append({"seeds": seeds, "runs": runs})
+            save()
 
-    result["profile"] = child("profile", args.profile_seeds, args.profile_frames)
     result["compile"] = child("compile")
+    save()
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "cache"
         solve = [("cold", None), ("cache empty", cache), ("cache filled", cache)]
         result["solve"] = {name: solve_run("cartpole-40k", args.solve_seeds, args.solve_seed,
                                            Path(tmp) / f"run{i}", cache=c)
                            for i, (name, c) in enumerate(solve)}
-
-    device = result["roofline"]["device"].lower().replace(" ", "-")
-    out = args.out or RESULTS / f"gpu-{device}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    save()
+    result["profile"] = child("profile", args.profile_seeds, args.profile_frames)
+    save()
     out.with_suffix(".md").write_text(tables(result))
     print(tables(result) + f"\nwrote {out} and {out.with_suffix('.md')}")
 
