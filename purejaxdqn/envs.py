@@ -4,11 +4,34 @@ gymnax is imported inside the functions: importing it builds arrays, which start
 backend, and `import purejaxdqn` must not (a multi-host program calls
 `jax.distributed.initialize()` after its imports)."""
 
+import importlib
+import sys
+import types
+
+
+class _Deferred(types.ModuleType):
+    """A stand-in for a module that imports the real one on first attribute access."""
+
+    def __getattr__(self, attr):
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+def import_gymnax():
+    """gymnax, without paying at import for seaborn (and scipy under it), which two of its
+    environment modules import for colour palettes used only in rendering: seaborn is
+    imported on first use instead. This is a second or more off every run's start."""
+    if "gymnax" not in sys.modules and "seaborn" not in sys.modules:
+        sys.modules["seaborn"] = _Deferred("seaborn")
+    import gymnax
+
+    return gymnax
+
 
 def make_env(env_name: str):
     """The gymnax environment and default params registered as `env_name`."""
-    import gymnax
-
+    gymnax = import_gymnax()
     if env_name not in gymnax.registered_envs:
         raise ValueError(
             f"Config.env_name must be one of gymnax's registered environments "
@@ -21,8 +44,7 @@ def resolve_env(env_name: str, env=None, env_params=None):
 
     `env_params` defaults to the environment's `default_params`.
     """
-    from gymnax.environments.environment import Environment
-
+    Environment = import_gymnax().environments.environment.Environment
     if env is None:
         env, default_params = make_env(env_name)
     elif isinstance(env, Environment):

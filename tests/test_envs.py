@@ -1,5 +1,8 @@
 """Other gymnax environments: image observations, a CNN, and bit-packed replay."""
 
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -72,3 +75,16 @@ def test_other_environments_train(env_name, num_actions):
     result = jax.jit(make_train(config))(jax.random.key(0))
     assert result.params["mlp/~/linear_1"]["b"].shape == (num_actions,)
     assert np.isfinite(result.metrics["loss"]).all()
+
+
+def test_gymnax_comes_without_importing_seaborn_until_it_is_used():
+    """gymnax's Pong and Bandit modules import seaborn (and scipy) for rendering only;
+    purejaxdqn defers it, and seaborn still works once a user reaches for it."""
+    code = ("import sys; from purejaxdqn.envs import make_env; make_env('CartPole-v1'); "
+            "print('scipy.stats' in sys.modules, type(sys.modules['seaborn']).__name__); "
+            "import gymnax.environments.misc.pong as pong; "
+            "print(len(pong.sns.color_palette('cubehelix', 3)), "
+            "type(sys.modules['seaborn']).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split("\n")
+    assert out[:2] == ["False _Deferred", "3 module"]
