@@ -99,14 +99,15 @@ def make_ceiling(config: Config):
 
 
 def time_program(fn, num_seeds: int, repeats: int, keys=None,
-                 max_bytes: int | None = None) -> dict:
-    """Compile ahead of time, then run `repeats` times; median run time. `keys` default
-    to `num_seeds` of `jax.random.key(0)`'s; a program whose memory estimate exceeds
-    `max_bytes` is compiled but not run (its `run_s` is None)."""
+                 max_bytes: int | None = None, compiler_options: dict | None = None) -> dict:
+    """Compile ahead of time (with XLA's `compiler_options`, if given), then run `repeats`
+    times; median run time. `keys` default to `num_seeds` of `jax.random.key(0)`'s; a
+    program whose memory estimate exceeds `max_bytes` is compiled but not run (its
+    `run_s` is None)."""
     keys = jax.random.split(jax.random.key(0), num_seeds) if keys is None else keys
     program = jax.jit(jax.vmap(fn))
     start = time.perf_counter()
-    compiled = program.lower(keys).compile()
+    compiled = program.lower(keys).compile(compiler_options)
     compile_s = time.perf_counter() - start
     estimate = xla_memory_bytes(compiled)
     if max_bytes is not None and estimate is not None and estimate > max_bytes:
