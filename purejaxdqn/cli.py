@@ -24,6 +24,8 @@ FIELD_HELP = {
     "train_every": "frames between learning steps",
     "num_envs": "environments stepped side by side per seed (one batched forward pass); "
                 "frames count all of them",
+    "act_unroll": "acting steps per iteration of a block's acting loop: fewer loop "
+                  "iterations (faster on a GPU at few seeds), longer compile; same results",
     "gamma": "discount factor",
     "tau": "soft target update rate",
     "learning_rate": "Adam learning rate",

@@ -41,6 +41,9 @@ class Config:
     warmup_steps: int = 1_000
     train_every: int = 4
     num_envs: int = 1                # environments stepped side by side per seed
+    act_unroll: int = 1              # acting steps per iteration of a block's acting loop
+                                     # (lax.scan's unroll): fewer loop iterations, which a
+                                     # GPU at few seeds pays for, for a longer compile
     gamma: float = 0.99
     tau: float = 0.01
     learning_rate: float = 3e-4
@@ -148,7 +151,7 @@ def _require(ok: bool, field: str, allowed: str, value) -> None:
 
 def _validate(c: Config) -> None:
     for field in ("num_frames", "batch_size", "buffer_size", "train_every", "num_envs",
-                  "eval_episodes", "final_eval_episodes", "n_step", "conv_channels"):
+                  "act_unroll", "eval_episodes", "final_eval_episodes", "n_step", "conv_channels"):
         value = getattr(c, field)
         _require(_is_int(value) and value > 0, field, "an integer > 0", value)
     for field in ("warmup_steps", "eval_every"):

@@ -173,7 +173,8 @@ def make_trainer(config: Config, env=None, env_params=None,
         `learns_per_block` learning steps unless still warming up."""
         key, sample_key, *act_keys = jax.random.split(state.key, 2 + acts_per_block)
         state, (transitions, done, returns) = jax.lax.scan(
-            lambda s, k: act(s, k, hparams), state._replace(key=key), jnp.stack(act_keys))
+            lambda s, k: act(s, k, hparams), state._replace(key=key), jnp.stack(act_keys),
+            unroll=config.act_unroll)
         # One write of the block's transitions, then the learning steps.
         state = state._replace(
             buffer_state=replay.add(buffer, state.buffer_state, transitions, config))

@@ -57,6 +57,7 @@ from tests.probe_envs import ContinuousProbe
     ({"v_min": 5.0, "v_max": 5.0}, "Config.v_max must be a finite number > v_min (5.0)"),
     ({"distributional": "yes"}, "Config.distributional must be a bool"),
     ({"num_envs": 0}, "Config.num_envs must be an integer > 0"),
+    ({"act_unroll": 0}, "Config.act_unroll must be an integer > 0"),
     ({"num_envs": 3}, "Config.num_envs must be a divisor or a multiple of train_every (4)"),
     ({"num_envs": 6, "train_every": 4}, "Config.num_envs must be a divisor or a multiple"),
     ({"num_envs": 8, "num_frames": 40_004}, "Config.num_frames must be a multiple of "
@@ -78,7 +79,8 @@ def test_bad_config_is_refused(overrides, message):
 def test_defaults_are_the_tutorials():
     assert dataclasses.asdict(Config()) == dict(
         num_frames=40_000, batch_size=128, buffer_size=50_000, warmup_steps=1_000,
-        train_every=4, num_envs=1, gamma=0.99, tau=0.01, learning_rate=3e-4, max_grad_norm=10.0,
+        train_every=4, num_envs=1, act_unroll=1, gamma=0.99, tau=0.01, learning_rate=3e-4,
+        max_grad_norm=10.0,
         eps_start=1.0, eps_end=0.05, eps_decay_frames=20_000, hidden_sizes=(128, 128),
         eval_every=2_000, eval_episodes=5, final_eval_episodes=10, env_name="CartPole-v1",
         bootstrap_on_truncation=True, double_q=False, dueling=False, loss="huber",

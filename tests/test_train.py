@@ -1,5 +1,7 @@
 """The whole program: shapes, determinism, vmap, replay wrap-around, evaluation."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -153,3 +155,17 @@ def test_learning_step_stays_a_branch_under_vmap():
     keys = jax.random.split(jax.random.key(0), 2)
     jaxpr = str(jax.make_jaxpr(jax.vmap(make_train(SMALL)))(keys))
     assert "cond[" in jaxpr
+
+
+@pytest.mark.parametrize("config", [
+    dataclasses.replace(SMALL, act_unroll=4),  # the whole block: one iteration
+    dataclasses.replace(SMALL, train_every=8, num_envs=2, eval_every=400, act_unroll=3),
+], ids=["full", "partial"])
+def test_unrolling_the_acting_loop_changes_no_result(config, vmapped_result):
+    """`act_unroll` only changes how many acting steps one loop iteration holds; with a
+    count that does not divide the block (3 of 4 steps) as well."""
+    keys, _ = vmapped_result
+    rolled = jax.jit(jax.vmap(make_train(dataclasses.replace(config, act_unroll=1))))(keys)
+    unrolled = jax.jit(jax.vmap(make_train(config)))(keys)
+    for a, b in zip(jax.tree.leaves(rolled), jax.tree.leaves(unrolled)):
+        np.testing.assert_array_equal(a, b)
