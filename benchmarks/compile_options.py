@@ -13,24 +13,9 @@ per run and, at the end, a table; `--out FILE` also writes the JSON.
 
 import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-
-
-def child(seeds: int, num_frames: int, options: dict, overrides: dict) -> dict:
-    sys.path.insert(0, str(HERE))
-    import jax
-    from fps import time_program
-
-    from purejaxdqn import Config, make_train
-
-    fn = make_train(Config(**{"num_frames": num_frames, "eval_every": 0, **overrides}))
-    result = time_program(fn, seeds, 1, compiler_options=options or None)
-    return result | {"device": jax.devices()[0].device_kind,
-                     "frames_per_s": seeds * num_frames / result["run_s"]}
+from gpu import child
 
 
 def main():
@@ -42,25 +27,19 @@ def main():
     parser.add_argument("--configs", nargs="+", default=["{}"],
                         help="JSON objects of Config fields, e.g. '{\"act_unroll\": 4}'")
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        print(json.dumps(child(*json.loads(args.child))))
-        return
 
     rows = []
     runs = [(seeds, json.loads(options), json.loads(overrides)) for seeds in args.seeds
             for overrides in args.configs for options in args.options]
     for seeds, options, overrides in runs:
-        done = subprocess.run(
-            [sys.executable, __file__, "--child",
-             json.dumps([seeds, args.num_frames, options, overrides])],
-            capture_output=True, text=True)
         row = {"seeds": seeds, "options": options, "config": overrides}
-        if done.returncode:
-            row["error"] = done.stderr.strip().splitlines()[-1][-300:]
-        else:
-            row |= json.loads(done.stdout.strip().splitlines()[-1])
+        try:  # gpu.py's fps child, in a fresh process
+            row |= child("fps", "purejaxdqn", seeds, args.num_frames, 1, None, options,
+                         overrides)
+            row["frames_per_s"] = seeds * args.num_frames / row["run_s"]
+        except SystemExit as failed:
+            row["error"] = str(failed).strip().splitlines()[-1][-300:]
         rows.append(row)
         print(json.dumps(row), flush=True)
         if args.out:

@@ -52,12 +52,14 @@ PASSES_PER_LEARNING_STEP = 10
 
 # ---- children: each runs in a fresh process and prints one JSON line -------------------
 
-def config_for(num_frames: int):
+def config_for(num_frames: int, **overrides):
     from purejaxdqn import Config
-    return Config(num_frames=num_frames, eval_every=0)
+    return Config(**{"num_frames": num_frames, "eval_every": 0, **overrides})
 
 
-def child_fps(who: str, seeds: int, num_frames: int, repeats: int, peer: str | None):
+def child_fps(who: str, seeds: int, num_frames: int, repeats: int, peer: str | None,
+              compiler_options: dict | None = None, overrides: dict | None = None):
+    """`overrides` (Config fields) and `compiler_options` apply to ours only."""
     import jax
     from fps import time_program
 
@@ -72,8 +74,10 @@ def child_fps(who: str, seeds: int, num_frames: int, repeats: int, peer: str | N
         keys = jax.random.split(jax.random.PRNGKey(0), seeds)
     else:  # ours, or the baseline checkout first on PYTHONPATH
         from purejaxdqn import make_train
-        fn, keys = make_train(config_for(num_frames)), None
-    return time_program(fn, seeds, repeats, keys=keys, max_bytes=limit)
+        fn, keys = make_train(config_for(num_frames, **(overrides or {}))), None
+    return time_program(fn, seeds, repeats, keys=keys, max_bytes=limit,
+                        compiler_options=compiler_options or None) | {
+        "device": device.device_kind}
 
 
 def timed(fn, *args, repeats: int = 5) -> float:
@@ -301,8 +305,11 @@ def main():
     device = result["roofline"]["device"].lower().replace(" ", "-")
     out = args.out or RESULTS / f"gpu-{device}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    save = lambda: out.write_text(json.dumps(result, indent=2) + "\n")  # noqa: E731
-    save()  # after each section, so that a run cut short keeps what it measured
+
+    def save():  # after each section, so that a run cut short keeps what it measured
+        out.write_text(json.dumps(result, indent=2) + "\n")
+
+    save()
 
     result["fps"], too_big = [], set()
     for seeds in args.seeds:

@@ -164,8 +164,9 @@ def test_learning_step_stays_a_branch_under_vmap():
 def test_unrolling_the_acting_loop_changes_no_result(config, vmapped_result):
     """`act_unroll` only changes how many acting steps one loop iteration holds; with a
     count that does not divide the block (3 of 4 steps) as well."""
-    keys, _ = vmapped_result
-    rolled = jax.jit(jax.vmap(make_train(dataclasses.replace(config, act_unroll=1))))(keys)
+    keys, rolled = vmapped_result
+    if dataclasses.replace(config, act_unroll=1) != SMALL:
+        rolled = jax.jit(jax.vmap(make_train(dataclasses.replace(config, act_unroll=1))))(keys)
     unrolled = jax.jit(jax.vmap(make_train(config)))(keys)
     for a, b in zip(jax.tree.leaves(rolled), jax.tree.leaves(unrolled)):
         np.testing.assert_array_equal(a, b)
