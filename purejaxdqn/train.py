@@ -27,6 +27,7 @@ from purejaxdqn.config import Config, HyperParams
 from purejaxdqn.distributed import seed_keys
 from purejaxdqn.envs import has_binary_observations, resolve_env
 from purejaxdqn.evaluation import evaluate
+from purejaxdqn.jax_backports import unroll_threefry_on_cpu
 
 
 class TrainState(NamedTuple):
@@ -79,6 +80,7 @@ def make_trainer(config: Config, env=None, env_params=None,
     if report_every is not None and config.eval_every:
         raise ValueError("report_every is eval_every when periodic evaluation is on")
     env, env_params, num_actions = resolve_env(config.env_name, env, env_params)
+    unroll_threefry_on_cpu()
 
     obs_shape = env.observation_space(env_params).shape
     network = make_q_network(config, num_actions, obs_shape)
