@@ -6,6 +6,8 @@ fresh process (XLA's autotuner caches its choices for the life of a process), in
         '{"xla_gpu_autotune_level": 0}' '{"xla_gpu_enable_triton_gemm": false}'
     python benchmarks/compile_options.py --seeds 1 64 --configs '{}' '{"act_unroll": 4}' \\
         '{"num_envs": 4}'
+    python benchmarks/compile_options.py --seeds 1 8 --configs '{}' '{"eval_every": 2000}' \
+        --baseline /tmp/before      # a checkout of another commit, run beside this one
 
 An option XLA does not know is reported as an error, not a crash. Prints one JSON line
 per run and, at the end, a table; `--out FILE` also writes the JSON.
@@ -26,17 +28,21 @@ def main():
                         help="JSON objects of XLA options, e.g. '{\"xla_gpu_autotune_level\": 0}'")
     parser.add_argument("--configs", nargs="+", default=["{}"],
                         help="JSON objects of Config fields, e.g. '{\"act_unroll\": 4}'")
+    parser.add_argument("--baseline", type=Path,
+                        help="a checkout of another purejaxdqn commit, run after each run")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
+    codes = {"this": None} | ({"baseline": str(args.baseline.resolve())} if args.baseline
+                              else {})
     rows = []
-    runs = [(seeds, json.loads(options), json.loads(overrides)) for seeds in args.seeds
-            for overrides in args.configs for options in args.options]
-    for seeds, options, overrides in runs:
-        row = {"seeds": seeds, "options": options, "config": overrides}
+    runs = [(seeds, json.loads(options), json.loads(overrides), code) for seeds in args.seeds
+            for overrides in args.configs for options in args.options for code in codes]
+    for seeds, options, overrides, code in runs:
+        row = {"seeds": seeds, "options": options, "config": overrides, "code": code}
         try:  # gpu.py's fps child, in a fresh process
             row |= child("fps", "purejaxdqn", seeds, args.num_frames, 1, None, options,
-                         overrides)
+                         overrides, pythonpath=codes[code])
             row["frames_per_s"] = seeds * args.num_frames / row["run_s"]
         except SystemExit as failed:
             row["error"] = str(failed).strip().splitlines()[-1][-300:]
@@ -44,10 +50,11 @@ def main():
         print(json.dumps(row), flush=True)
         if args.out:
             args.out.write_text(json.dumps(rows, indent=2) + "\n")
-    print("\n| seeds | config | options | compile s | frames/s |\n|---:|---|---|---:|---:|")
+    print("\n| seeds | config | options | code | compile s | frames/s |\n"
+          "|---:|---|---|---|---:|---:|")
     for row in rows:
         print(f"| {row['seeds']:,} | `{json.dumps(row['config'])}` | "
-              f"`{json.dumps(row['options'])}` | "
+              f"`{json.dumps(row['options'])}` | {row['code']} | "
               + (f"error: {row['error']} | |" if "error" in row else
                  f"{row['compile_s']:.1f} | {row['frames_per_s']:,.0f} |"))
 

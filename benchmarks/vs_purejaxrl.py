@@ -20,6 +20,11 @@ Ours runs `Config(eval_every=0)`, the same work without periodic evaluation, and
 final 10-episode evaluation (PureJaxRL's has none, so ours does a little more). Each
 measurement is a fresh process (cold compile, no compilation cache); the contestants
 alternate, `--repeats` times each, and the table gives medians.
+
+A third contestant, "PureJaxRL + backport", is its program compiled with the one
+compile fix ours applies to the installed JAX (`purejaxdqn.jax_backports`: Threefry
+unrolled on CPU, as newer JAX does), so that what ours gains from our code and what it
+gains from that fix are told apart.
 """
 
 import argparse
@@ -42,6 +47,9 @@ PEER = """
 import importlib.util, json, sys
 import jax
 from purejaxdqn.train import compile_and_run
+if sys.argv[4] == "backport":
+    from purejaxdqn.jax_backports import unroll_threefry_on_cpu
+    unroll_threefry_on_cpu()
 spec = importlib.util.spec_from_file_location("peer", sys.argv[3])
 peer = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(peer)
@@ -69,10 +77,12 @@ def main():
 
     rows = []
     for seeds in args.seeds:
-        runs = {"purejaxdqn": [], "PureJaxRL": []}
+        runs = {"purejaxdqn": [], "PureJaxRL": [], "PureJaxRL + backport": []}
         for _ in range(args.repeats):
             runs["purejaxdqn"].append(run(OURS, args.num_frames, seeds))
-            runs["PureJaxRL"].append(run(PEER, args.num_frames, seeds, args.purejaxrl))
+            runs["PureJaxRL"].append(run(PEER, args.num_frames, seeds, args.purejaxrl, "-"))
+            runs["PureJaxRL + backport"].append(
+                run(PEER, args.num_frames, seeds, args.purejaxrl, "backport"))
             print(seeds, {k: v[-1] for k, v in runs.items()}, flush=True)
         med = {name: {k: statistics.median(r[k] for r in rs) for k in ("compile_s", "run_s")}
                for name, rs in runs.items()}
@@ -81,13 +91,15 @@ def main():
 
     print(f"\n{args.num_frames:,} frames, tutorial settings, no periodic evaluation; "
           f"median of {args.repeats}, interleaved; frames/s over all seeds, compile apart")
-    print("| seeds | purejaxdqn frames/s | PureJaxRL frames/s | ratio | our compile s | "
-          "its compile s |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    peers = ("PureJaxRL", "PureJaxRL + backport")
+    print("| seeds | purejaxdqn frames/s | " + " | ".join(f"{p} frames/s | ratio" for p in peers)
+          + " | compile s: ours / " + " / ".join(peers) + " |")
+    print("|---:|---:|" + "---:|---:|" * len(peers) + "---|")
     for seeds, fps, med, _ in rows:
-        print(f"| {seeds} | {fps['purejaxdqn']:,.0f} | {fps['PureJaxRL']:,.0f} | "
-              f"{fps['purejaxdqn'] / fps['PureJaxRL']:.2f} | {med['purejaxdqn']['compile_s']:.1f} "
-              f"| {med['PureJaxRL']['compile_s']:.1f} |")
+        print(f"| {seeds} | {fps['purejaxdqn']:,.0f} | "
+              + " | ".join(f"{fps[p]:,.0f} | {fps['purejaxdqn'] / fps[p]:.2f}" for p in peers)
+              + " | " + " / ".join(f"{med[n]['compile_s']:.1f}" for n in ("purejaxdqn", *peers))
+              + " |")
     print(json.dumps([{"seeds": s, "runs": r} for s, _, _, r in rows]))
 
 
