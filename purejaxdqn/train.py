@@ -3,12 +3,14 @@
 Loop structure (all `lax.scan`, no Python in the loop):
 
     train(key)
-      scan over reports (num_frames / eval_every)
-        scan over blocks (eval_every / train_every)
+      scan over reports (num_frames / eval_every, and one more: the final evaluation)
+        scan over blocks (eval_every / train_every; none in the final report)
           scan over train_every frames: act epsilon-greedy, step env, add to replay
           learn step (sample, TD update, soft target update); skipped during warm-up
-        greedy evaluation (eval_episodes)
-      final greedy evaluation (final_eval_episodes)
+        greedy evaluation (eval_episodes; final_eval_episodes in the final report)
+
+The final evaluation is a last report so that one compiled evaluation serves all of them.
+Without periodic evaluation (eval_every=0) there is one report, then the final evaluation.
 """
 
 import time
@@ -194,17 +196,38 @@ def make_trainer(config: Config, env=None, env_params=None,
         episodes = jnp.sum(done)
         return state, (learning, stats, episodes, jnp.sum(jnp.where(done, returns, 0.0)))
 
-    def evaluate_state(state: TrainState, num_episodes: int):
+    def evaluate_state(state: TrainState, final):
+        """The greedy evaluation: `final_eval_episodes` episodes if `final` (which may be
+        traced), else `eval_episodes`. With periodic evaluation on, one evaluation program
+        computes both (see `report`): evaluation is a large share of the compile."""
         key, eval_key = jax.random.split(state.key)
-        mean_return = evaluate(eval_key, state.online_params, network, env, env_params,
-                               num_episodes)
+        args = (eval_key, state.online_params, network, env, env_params)
+        if config.eval_every:
+            means = evaluate(*args, (config.eval_episodes, config.final_eval_episodes))
+            mean_return = jnp.where(final, means[1], means[0])
+        else:
+            mean_return = evaluate(*args, config.final_eval_episodes)
         return state._replace(key=key), mean_return
 
     def report(state: TrainState, report_index, hparams):
-        """`blocks_per_report` blocks, then the metrics of this stretch."""
-        block_indices = report_index * blocks_per_report + jnp.arange(blocks_per_report)
-        state, (learning, stats, episodes, return_sums) = jax.lax.scan(
-            lambda s, b: block(s, b, hparams), state, block_indices)
+        """`blocks_per_report` blocks, then the metrics of this stretch. With periodic
+        evaluation, report `config.num_reports` (one past the last) is the final
+        evaluation: no blocks, `final_eval_episodes` episodes (see `make_train`)."""
+        def blocks(state):
+            block_indices = report_index * blocks_per_report + jnp.arange(blocks_per_report)
+            return jax.lax.scan(lambda s, b: block(s, b, hparams), state, block_indices)
+
+        final = report_index == config.num_reports
+        if config.eval_every:  # (`final` is never true without it: see `make_train`)
+            # `report_index` comes from the scan's xs, so this stays a real branch under vmap.
+            # What `blocks` returns beside the state (see `block`), for a report of none.
+            per_learn = jnp.zeros((blocks_per_report, learns_per_block), jnp.float32)
+            nothing = (per_learn.astype(bool), LearnStats(per_learn, per_learn, per_learn),
+                       jnp.zeros(blocks_per_report, jnp.int32), per_learn[:, 0])
+            state, (learning, stats, episodes, return_sums) = jax.lax.cond(
+                final, lambda s: (s, nothing), blocks, state)
+        else:
+            state, (learning, stats, episodes, return_sums) = blocks(state)
         total_episodes = jnp.sum(episodes)
         metrics = {name: _masked_mean(value, learning)
                    for name, value in stats._asdict().items()}
@@ -214,14 +237,14 @@ def make_trainer(config: Config, env=None, env_params=None,
         metrics["train_episode_return"] = jnp.where(
             total_episodes > 0, jnp.sum(return_sums) / jnp.maximum(total_episodes, 1), jnp.nan)
         if config.eval_every:
-            state, metrics["eval_return"] = evaluate_state(state, config.eval_episodes)
+            state, metrics["eval_return"] = evaluate_state(state, final)
         return state, metrics
 
     def run_reports(state: TrainState, report_indices, hparams):
         return jax.lax.scan(lambda s, i: report(s, i, hparams), state, report_indices)
 
     def final_eval(state: TrainState):
-        return evaluate_state(state, config.final_eval_episodes)
+        return evaluate_state(state, final=True)
 
     return Trainer(init, run_reports, final_eval, network, buffer)
 
@@ -244,9 +267,15 @@ def make_train(config: Config, env=None, env_params=None):
     def train(key: chex.PRNGKey, hparams: HyperParams | None = None) -> TrainResult:
         hparams = config.hyperparams() if hparams is None else hparams
         state = trainer.init(key, hparams)
-        state, metrics = trainer.run_reports(state, jnp.arange(config.num_reports), hparams)
-        state, metrics["final_eval_return"] = trainer.final_eval(state)
-        return TrainResult(state.online_params, metrics)
+        if not config.eval_every:
+            state, metrics = trainer.run_reports(state, jnp.arange(config.num_reports), hparams)
+            state, metrics["final_eval_return"] = trainer.final_eval(state)
+            return TrainResult(state.online_params, metrics)
+        # The final evaluation as one more report: one compiled evaluation for all of them.
+        state, metrics = trainer.run_reports(state, jnp.arange(config.num_reports + 1), hparams)
+        final = metrics["eval_return"][-1]
+        metrics = {name: value[:-1] for name, value in metrics.items()}
+        return TrainResult(state.online_params, {**metrics, "final_eval_return": final})
 
     return train
 

@@ -10,6 +10,7 @@ import pytest
 
 from purejaxdqn import Config, make_q_network, make_train, make_trainer, report_frames
 from purejaxdqn.agent import epsilon_at
+from purejaxdqn.envs import make_env
 from purejaxdqn.evaluation import evaluate, random_policy_returns
 from tests.probe_envs import CounterEnv, OneStepProbe, ProbeParams
 
@@ -138,6 +139,40 @@ def test_evaluation_is_greedy():
     mean_return = jax.jit(lambda key: evaluate(key, params, network, env, env_params, 20))(
         jax.random.key(0))
     assert float(mean_return) == 50.0  # any random action would lose a reward
+
+
+def test_one_evaluation_serves_several_episode_counts():
+    """Given several counts, `evaluate` runs the most episodes once and gives, for each
+    count, what an evaluation of exactly that many episodes gives."""
+    env, env_params = make_env("CartPole-v1")
+    network = make_q_network(SMALL, num_actions=2, obs_shape=(4,))
+    params = network.init(jax.random.key(1), jnp.ones((4,)))
+    key = jax.random.key(2)
+    means = jax.jit(lambda: evaluate(key, params, network, env, env_params, (3, 7)))()
+    for mean, n in zip(means, (3, 7)):
+        exact = jax.jit(lambda: evaluate(key, params, network, env, env_params, n))()
+        np.testing.assert_array_equal(mean, exact)
+    assert means[0] != means[1]  # 28/3 and 66/7 at these keys: the counts are told apart
+
+
+def _episode_loops(jaxpr, length: int) -> int:
+    """How many scans of `length` steps `jaxpr` holds, sub-jaxprs included."""
+    count = 0
+    for eqn in jaxpr.eqns:
+        count += eqn.primitive.name == "scan" and eqn.params["length"] == length
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, tuple) else (value,):
+                if hasattr(sub, "eqns") or hasattr(sub, "jaxpr"):
+                    count += _episode_loops(getattr(sub, "jaxpr", sub), length)
+    return count
+
+
+@pytest.mark.parametrize("eval_every", [600, 0])
+def test_one_evaluation_program_serves_periodic_and_final_evaluations(eval_every):
+    # 2,400 frames: no block loop of 500 steps (600 at most) to be mistaken for an episode's.
+    config = dataclasses.replace(SMALL, num_frames=2_400, eval_every=eval_every)
+    jaxpr = jax.make_jaxpr(make_train(config))(jax.random.key(0)).jaxpr
+    assert _episode_loops(jaxpr, length=500) == 1  # CartPole's episodes: 500 steps at most
 
 
 def test_random_policy_is_uniform():
