@@ -199,7 +199,7 @@ def make_trainer(config: Config, env=None, env_params=None,
     def evaluate_state(state: TrainState, final):
         """The greedy evaluation: `final_eval_episodes` episodes if `final` (which may be
         traced), else `eval_episodes`. With periodic evaluation on, one evaluation program
-        computes both (see `report`): evaluation is a large share of the compile."""
+        computes both (see `report`), so that it is compiled once."""
         key, eval_key = jax.random.split(state.key)
         args = (eval_key, state.online_params, network, env, env_params)
         if config.eval_every:
