@@ -3,11 +3,14 @@ compilation cache (`--no-compile-cache`), with it empty (first run) and filled (
 run of the same command), side by side; and the imports every run pays.
 
     python benchmarks/compile_cache.py
+    python benchmarks/compile_cache.py --baseline /tmp/before --repeats 3   # beside another
+                                                                           # checkout
 
 compile: the summary's compile time (tracing, lowering, and XLA's compile or the cache's
 load); wall: the whole command (imports, compile, the run, the summary, the files).
 """
 
+import argparse
 import json
 import os
 import subprocess
@@ -34,17 +37,29 @@ def import_seconds(env: dict) -> float:
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline", type=Path,
+                        help="a checkout of another purejaxdqn commit, each run beside this one's")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="runs without the cache and with it filled (it is emptied once)")
+    args = parser.parse_args()
     plain = {k: v for k, v in os.environ.items()
              if k not in ("JAX_COMPILATION_CACHE_DIR", "PUREJAXDQN_COMPILE_CACHE")}
+    codes = {"this": None} | ({"baseline": str(args.baseline.resolve())} if args.baseline
+                              else {})
     with tempfile.TemporaryDirectory() as tmp:
-        cached = {**plain, "PUREJAXDQN_COMPILE_CACHE": str(Path(tmp) / "cache")}
-        runs = [("no cache", ["--no-compile-cache"], plain), ("cache empty", [], cached),
-                ("cache filled", [], cached), ("no cache", ["--no-compile-cache"], plain),
-                ("cache filled", [], cached)]
-        for i, (label, extra, env) in enumerate(runs):
-            r = run(extra, env, Path(tmp) / f"run{i}")
-            print(f"{label:13s} compile {r['compile_s']:5.1f} s, run {r['run_s']:5.1f} s, "
-                  f"wall {r['wall_s']:5.1f} s", flush=True)
+        runs = ([("no cache", ["--no-compile-cache"])] * args.repeats + [("cache empty", [])]
+                + [("cache filled", [])] * args.repeats)
+        for i, (label, extra) in enumerate(runs):
+            for code, path in codes.items():
+                env = plain if label == "no cache" else {
+                    **plain, "PUREJAXDQN_COMPILE_CACHE": str(Path(tmp) / f"cache-{code}")}
+                if path:
+                    env = {**env, "PYTHONPATH": os.pathsep.join(
+                        filter(None, [path, env.get("PYTHONPATH")]))}
+                r = run(extra, env, Path(tmp) / f"run{i}-{code}")
+                print(f"{label:13s} {code:8s} compile {r['compile_s']:5.2f} s, "
+                      f"run {r['run_s']:5.1f} s, wall {r['wall_s']:5.1f} s", flush=True)
         print(f"import purejaxdqn.commands (JAX and the stack): {import_seconds(plain):.1f} s")
 
 

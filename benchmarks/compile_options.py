@@ -50,13 +50,14 @@ def main():
         print(json.dumps(row), flush=True)
         if args.out:
             args.out.write_text(json.dumps(rows, indent=2) + "\n")
-    print("\n| seeds | config | options | code | compile s | frames/s |\n"
-          "|---:|---|---|---|---:|---:|")
+    print("\n| seeds | config | options | code | compile s | of which trace + lower | frames/s |\n"
+          "|---:|---|---|---|---:|---:|---:|")
     for row in rows:
         print(f"| {row['seeds']:,} | `{json.dumps(row['config'])}` | "
               f"`{json.dumps(row['options'])}` | {row['code']} | "
-              + (f"error: {row['error']} | |" if "error" in row else
-                 f"{row['compile_s']:.1f} | {row['frames_per_s']:,.0f} |"))
+              + (f"error: {row['error']} | | |" if "error" in row else
+                 f"{row['compile_s']:.1f} | {row['trace_s']:.2f} + {row['lower_s']:.2f} | "
+                 f"{row['frames_per_s']:,.0f} |"))
 
 
 if __name__ == "__main__":

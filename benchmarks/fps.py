@@ -101,17 +101,23 @@ def make_ceiling(config: Config):
 def time_program(fn, num_seeds: int, repeats: int, keys=None,
                  max_bytes: int | None = None, compiler_options: dict | None = None) -> dict:
     """Compile ahead of time (with XLA's `compiler_options`, if given), then run `repeats`
-    times; median run time. `keys` default to `num_seeds` of `jax.random.key(0)`'s; a
+    times; median run time. `compile_s` is the whole compile, of which `trace_s` and
+    `lower_s` are the tracing to a jaxpr and its lowering to StableHLO (the rest is XLA's). `keys` default to `num_seeds` of `jax.random.key(0)`'s; a
     program whose memory estimate exceeds `max_bytes` is compiled but not run (its
     `run_s` is None)."""
     keys = jax.random.split(jax.random.key(0), num_seeds) if keys is None else keys
     program = jax.jit(jax.vmap(fn))
     start = time.perf_counter()
-    compiled = program.lower(keys).compile(compiler_options)
+    traced = program.trace(keys)
+    traced_at = time.perf_counter()
+    lowered = traced.lower()
+    lowered_at = time.perf_counter()
+    compiled = lowered.compile(compiler_options)
     compile_s = time.perf_counter() - start
+    phases = {"trace_s": traced_at - start, "lower_s": lowered_at - traced_at}
     estimate = xla_memory_bytes(compiled)
     if max_bytes is not None and estimate is not None and estimate > max_bytes:
-        return {"compile_s": compile_s, "run_s": None, "xla_memory_bytes": estimate}
+        return {"compile_s": compile_s, **phases, "run_s": None, "xla_memory_bytes": estimate}
     runs = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -119,7 +125,7 @@ def time_program(fn, num_seeds: int, repeats: int, keys=None,
         runs.append(time.perf_counter() - start)
     stats = jax.devices()[0].memory_stats() or {}  # None on CPU
     run_s = statistics.median(runs)
-    return {"compile_s": compile_s, "run_s": run_s, "runs_s": runs,
+    return {"compile_s": compile_s, **phases, "run_s": run_s, "runs_s": runs,
             "compile_share": compile_s / (compile_s + run_s), "xla_memory_bytes": estimate,
             "device_peak_bytes": stats.get("peak_bytes_in_use")}
 

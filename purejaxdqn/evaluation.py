@@ -6,6 +6,8 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from purejaxdqn.batching import varying_with
+
 
 def episode_returns(key, policy: Callable, env, env_params, num_episodes: int) -> chex.Array:
     """Undiscounted returns, shape (num_episodes,), of `policy(key, obs) -> action`.
@@ -26,7 +28,7 @@ def episode_returns(key, policy: Callable, env, env_params, num_episodes: int) -
             return (obs, env_state, done | terminated | truncated, total), None
 
         keys = jax.random.split(step_key, env_params.max_steps_in_episode)
-        init = (obs, env_state, jnp.bool_(False), jnp.float32(0.0))
+        init = varying_with(key, (obs, env_state, jnp.bool_(False), jnp.float32(0.0)))
         (_, _, _, total), _ = jax.lax.scan(step, init, keys)
         return total
 

@@ -24,6 +24,7 @@ import numpy as np
 from purejaxdqn.agent import (LearnStats, epsilon_at, learn_step,
                               make_optimizer, make_q_network, select_action)
 from purejaxdqn import replay
+from purejaxdqn.batching import varying_with
 from purejaxdqn.replay import Transition, obs_codec
 from purejaxdqn.config import Config, HyperParams
 from purejaxdqn.distributed import seed_keys
@@ -108,8 +109,12 @@ def make_trainer(config: Config, env=None, env_params=None,
                                          jnp.bool_(False), encode(obs[0])), jnp.bool_(False),
                               config)
         opt_state = make_optimizer(hparams.learning_rate, hparams.max_grad_norm).init(params)
-        return TrainState(params, params, opt_state, buffer.init(dummy), env_state, obs,
-                          jnp.zeros(num_envs, jnp.float32), jnp.int32(0), key)
+        state = TrainState(params, params, opt_state, buffer.init(dummy), env_state, obs,
+                           jnp.zeros(num_envs, jnp.float32), jnp.int32(0), key)
+        # Batched from the start (see `varying_with`): all but the scalars, the counters every
+        # seed shares (frames, Adam's step, the replay's write index), which stay unbatched
+        # so that the replay write stays a slice update, not a scatter.
+        return varying_with(key, state, where=lambda leaf: jnp.ndim(leaf) > 0)
 
     def act(state: TrainState, key, hparams):
         """One step of the num_envs environments, epsilon-greedy from one batched forward

@@ -192,6 +192,26 @@ def test_learning_step_stays_a_branch_under_vmap():
     assert "cond[" in jaxpr
 
 
+def test_a_fresh_state_is_batched_over_seeds_but_for_its_counters():
+    """Under vmap every non-scalar leaf of a fresh state varies with the seed (zeros and
+    constants included, so that the training scans are batched in one pass), and the
+    scalar counters every seed shares do not (the replay write stays a slice update)."""
+    trainer, hparams = make_trainer(SMALL), SMALL.hyperparams()
+    keys = jax.random.split(jax.random.key(0), 2)
+    shapes = jax.tree_util.tree_flatten_with_path(jax.eval_shape(trainer.init, keys[0], hparams))[0]
+    for i, (path, leaf) in enumerate(shapes):
+        if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            continue
+        def one_leaf(key, i=i):
+            return jax.tree.leaves(trainer.init(key, hparams))[i]
+        try:  # an output that varies over the vmapped axis cannot be returned unmapped
+            jax.vmap(one_leaf, out_axes=None)(keys)
+            batched = False
+        except ValueError:
+            batched = True
+        assert batched == (leaf.ndim > 0), jax.tree_util.keystr(path)
+
+
 @pytest.mark.parametrize("config", [
     dataclasses.replace(SMALL, act_unroll=4),  # the whole block: one iteration
     dataclasses.replace(SMALL, train_every=8, num_envs=2, eval_every=400, act_unroll=3),
