@@ -15,8 +15,8 @@ def varying_with(key: chex.PRNGKey, tree, where: Callable = lambda leaf: True):
     (zeros, constants, flags), so `vmap` first batches the scan with them unbatched,
     finds them batched after one step, and batches the scan's body again, and again for
     every scan nested in it. Marking those leaves batched from the start gives the same
-    program after one pass. Numerically a no-op: a select of `x` or `x` on a predicate that
-    is always true, which XLA removes.
+    computation after one pass. Numerically a no-op: a select of `x` or `x` on a predicate
+    that is always true (XLA keeps a few of these selects; they run once per call).
     """
     data = jax.random.key_data(key).ravel()
     same = data[0] == data[0]
