@@ -102,9 +102,9 @@ def time_program(fn, num_seeds: int, repeats: int, keys=None,
                  max_bytes: int | None = None, compiler_options: dict | None = None) -> dict:
     """Compile ahead of time (with XLA's `compiler_options`, if given), then run `repeats`
     times; median run time. `compile_s` is the whole compile, of which `trace_s` and
-    `lower_s` are the tracing to a jaxpr and its lowering to StableHLO (the rest is XLA's). `keys` default to `num_seeds` of `jax.random.key(0)`'s; a
-    program whose memory estimate exceeds `max_bytes` is compiled but not run (its
-    `run_s` is None)."""
+    `lower_s` are the tracing to a jaxpr and its lowering to StableHLO (the rest is
+    XLA's). `keys` default to `num_seeds` of `jax.random.key(0)`'s; a program whose memory
+    estimate exceeds `max_bytes` is compiled but not run (its `run_s` is None)."""
     keys = jax.random.split(jax.random.key(0), num_seeds) if keys is None else keys
     program = jax.jit(jax.vmap(fn))
     start = time.perf_counter()

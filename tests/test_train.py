@@ -198,7 +198,8 @@ def test_a_fresh_state_is_batched_over_seeds_but_for_its_counters():
     scalar counters every seed shares do not (the replay write stays a slice update)."""
     trainer, hparams = make_trainer(SMALL), SMALL.hyperparams()
     keys = jax.random.split(jax.random.key(0), 2)
-    shapes = jax.tree_util.tree_flatten_with_path(jax.eval_shape(trainer.init, keys[0], hparams))[0]
+    state = jax.eval_shape(trainer.init, keys[0], hparams)
+    shapes = jax.tree_util.tree_flatten_with_path(state)[0]
     for i, (path, leaf) in enumerate(shapes):
         if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
             continue
