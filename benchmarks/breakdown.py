@@ -19,6 +19,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
+from gpu import device_ops
 from purejaxdqn import Config, make_train
 from purejaxdqn.agent import learn_step, make_optimizer, make_q_network
 from purejaxdqn.replay import Transition
@@ -57,8 +58,6 @@ def learning_program(config: Config, count: int):
 def learning_step_ops(config: Config, count: int = 2_000) -> list[tuple[str, float, str]]:
     """(operation, microseconds per learning step, what it is) for each XLA operation of
     the learning step, slowest first; "what" describes matrix products, else is empty."""
-    from gpu import device_ops
-
     run, args = learning_program(config, count)
     compiled = jax.jit(run).lower(*args).compile()
     jax.block_until_ready(compiled(*args))
