@@ -12,6 +12,7 @@ _HOMES = {
     "SweepResult": "sweeps", "sweep": "sweeps",
     "TrainResult": "train", "TrainState": "train", "Trainer": "train", "make_train": "train",
     "make_trainer": "train", "report_frames": "train", "train_seeds": "train",
+    "use_cpu_devices": "layout",
 }
 
 __all__ = sorted(_HOMES)

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -89,6 +90,15 @@ def config_from_args(args) -> Config:
     return Config.preset(args.preset, **given) if args.preset else Config(**given)
 
 
+def _device_count(text: str) -> int:
+    from purejaxdqn.layout import parse_count
+
+    try:
+        return parse_count(text, "--cpu-devices")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--cpu-devices "))
+
+
 def _grid_entry(text: str) -> tuple[str, list[float]]:
     field, _, values = text.partition("=")
     try:
@@ -164,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
                              help="master seed; seed i uses key i of its split (default: 0)")
         command.add_argument("--out", type=Path, default=None,
                              help="directory for the results (new, or empty)")
+        command.add_argument("--cpu-devices", type=_device_count, default=None, metavar="N",
+                             help="on a CPU, split the seeds over N devices (1: a single "
+                                  "device, as before; env: PUREJAXDQN_CPU_DEVICES); default: "
+                                  "one per core, as few as give the fewest seeds each")
         add_config_flags(command)
         add_distributed_flags(command)
     return parser
@@ -221,6 +235,19 @@ def join_processes(args) -> None:
 
     timeout = args.heartbeat_timeout or distributed.HEARTBEAT_TIMEOUT_S
     distributed.initialize(*given, heartbeat_timeout=timeout)
+
+
+def split_cpu(args) -> None:
+    """Before JAX starts: the CPU devices for the command's seeds (the checkpoint's count on
+    --resume), unless --cpu-devices or PUREJAXDQN_CPU_DEVICES says (see `layout`)."""
+    from purejaxdqn import layout
+
+    num_seeds = args.num_seeds
+    if getattr(args, "resume", False) and args.out is not None:
+        from purejaxdqn.runner import saved_num_seeds
+
+        num_seeds = saved_num_seeds(args.out)
+    layout.use_cpu_devices(args.cpu_devices, num_seeds or 16, layout.process_count())
 
 
 def use_compile_cache(args) -> None:
@@ -371,11 +398,85 @@ def check_sweep(args) -> Config:
     return config
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM, raised where the main thread is (see `_end_interrupted`)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
+def _end_interrupted(args, signum: int) -> None:
+    """One line on stderr saying what survives, then exit 128 + signal number at once
+    (without waiting for a computation still running in XLA's threads)."""
+    import signal
+
+    name = signal.Signals(signum).name
+    if args.command == "train" and getattr(args, "segment_frames", None) and args.out:
+        from purejaxdqn.runner import CHECKPOINT_PATTERN, own_checkpoints, read_meta
+
+        process, processes = _process_position()
+        held = own_checkpoints(args.out, process, processes)
+        if held:
+            report = int(CHECKPOINT_PATTERN.fullmatch(held[-1].name).group(1))
+            meta = read_meta(held[-1])
+            frames = report * (meta["config"]["eval_every"] or meta["segment_frames"])
+            resume = f"purejaxdqn train --out {shlex.quote(str(args.out))} --resume"
+            if processes > 1:
+                resume += " (in every process, with the same distributed flags)"
+            line = (f"stopped by {name}; the last complete checkpoint is {held[-1]} (frame "
+                    f"{frames:,} of each seed); resume with: {resume}")
+        else:
+            line = (f"stopped by {name} before the first checkpoint (after "
+                    f"{args.segment_frames:,} frames); nothing was saved: run the command "
+                    f"again")
+    else:
+        line = (f"stopped by {name}; nothing was saved (a `train` run with --segment-frames "
+                f"K --out DIR checkpoints every K frames and can resume)")
+    sys.stdout.flush()
+    print(f"purejaxdqn: {line}", file=sys.stderr, flush=True)
+    os._exit(128 + signum)
+
+
+def _process_position() -> tuple[int, int]:
+    try:
+        from jax._src import distributed
+
+        return (distributed.global_state.process_id or 0,
+                distributed.global_state.num_processes or 1)
+    except ImportError:
+        return 0, 1
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    import signal
+
+    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT,
+                                                                 signal.SIGTERM)}
+    args = None
+    try:
+        args = build_parser().parse_args(argv)
+        return _run(args)
+    except Interrupted as interrupted:
+        if args is None:
+            print(f"purejaxdqn: stopped by {signal.Signals(interrupted.signum).name}",
+                  file=sys.stderr, flush=True)
+            os._exit(128 + interrupted.signum)
+        _end_interrupted(args, interrupted.signum)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _run(args) -> int:
     try:
         if args.command in ("train", "sweep"):
             join_processes(args)
+            split_cpu(args)
         use_compile_cache(args)
         if args.command == "train":
             config = check_train(args)

@@ -10,7 +10,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from purejaxdqn import plots
+from purejaxdqn import layout, plots
 from purejaxdqn.config import Config
 from purejaxdqn.distributed import gather, is_main_process, mean
 from purejaxdqn.runs import evaluate_run, load_metrics, write_curves_csv, write_tensorboard
@@ -37,6 +37,8 @@ def results_on_main(params, metrics: dict):
 def run_train(args, config: Config) -> int:
     """`purejaxdqn train`; `args.report_every` set by the checks for segmented runs."""
     timings = {}
+    if is_main_process():
+        print(f"training {layout.summary_line(args.num_seeds)}", flush=True)
     if args.segment_frames:
         result = train_with_progress(config, args, timings)
     else:
@@ -48,7 +50,7 @@ def run_train(args, config: Config) -> int:
     total_run_s = timings.get("total_run_s", timings["run_s"])
     summary = {
         "config": dataclasses.asdict(config), "num_seeds": args.num_seeds, "seed": args.seed,
-        "segment_frames": args.segment_frames,
+        "segment_frames": args.segment_frames, "layout": layout.describe(args.num_seeds),
         "final_eval_return": summarize(metrics["final_eval_return"]), **timings,
         "frames_per_second": args.num_seeds * config.num_frames / total_run_s,
     }
@@ -153,7 +155,8 @@ def run_sweep(args, config: Config) -> int:
     if args.out is None:
         return 0
     summary = {"config": dataclasses.asdict(config), "grid": grid,
-               "num_seeds": args.num_seeds, "seed": args.seed, "ranked": rows, **timings}
+               "num_seeds": args.num_seeds, "seed": args.seed,
+               "layout": layout.describe(args.num_seeds), "ranked": rows, **timings}
     written = _write(args.out / "metrics.npz",
                      lambda p: np.savez(p, frames=report_frames(config), **metrics))
     written &= _write(args.out / "summary.json",

@@ -28,8 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from purejaxdqn import layout
 from purejaxdqn.config import Config
-from purejaxdqn.distributed import barrier, check_num_seeds, seed_keys, seed_sharding
+from purejaxdqn.distributed import barrier, seed_keys, seed_sharding
 from purejaxdqn.train import TrainResult, make_trainer
 
 
@@ -81,12 +82,16 @@ def save_checkpoint(path: Path, state, metrics: dict, next_report: int, meta: di
     for name, x in metrics.items():
         arrays.update(_local_shards(f"metric_{name}", x))
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, next_report=next_report, meta=json.dumps(meta), elapsed_s=elapsed_s,
-                 **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, next_report=next_report, meta=json.dumps(meta), elapsed_s=elapsed_s,
+                     **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:  # a failed write, or Ctrl-C during it: no half-written file stays
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_meta(path: Path) -> dict:
@@ -106,24 +111,92 @@ def read_meta(path: Path) -> dict:
     return {**meta, "elapsed_s": elapsed}
 
 
-def load_checkpoint(path: Path, like_state):
+def load_checkpoint(path: Path, like_state, num_rows: int | None = None):
     """(state, metrics, next_report) from this process's file `path`, as arrays split over
-    the devices like `seed_sharding()`; `like_state` gives the state's tree structure."""
-    with np.load(path) as data:
+    today's devices like `seed_sharding()`; `like_state` gives the state's tree structure.
+
+    The devices need not be those that wrote it: seeds are independent rows, so each device
+    takes its rows wherever they were saved (this process's file first, then the other
+    processes' files of the same checkpoint, where they share a directory). `num_rows`:
+    the seed axis today (seeds and padding; default: as saved). Padding rows past those
+    saved repeat saved ones: they train and are dropped, like any padding."""
+    others = sorted(path.parent.glob(path.name.split(".process-")[0] + ".process-*.npz"))
+    files = [np.load(p) for p in [path] + [p for p in others if p != path]]
+    try:
         def restore(name, sharding):
-            shape = tuple(data[f"{name}#shape"])
-            return jax.make_array_from_callback(
-                shape, sharding, lambda index: data[f"{name}@{index[0].start or 0}"])
+            saved = tuple(files[0][f"{name}#shape"])
+            pieces = [piece for data in files for piece in _pieces(data, name)]
+            shape = (num_rows or saved[0], *saved[1:])
+            return jax.make_array_from_callback(shape, sharding, lambda index: _read_rows(
+                pieces, name, range(shape[0])[index[0]], saved[0]))
 
         sharding = seed_sharding()
         leaves, treedef = jax.tree.flatten(like_state)
         restored = [restore(f"state_{i}", sharding) for i in range(len(leaves))]
         restored = [jax.random.wrap_key_data(x, impl=jax.random.key_impl(like))
                     if _key_leaf(like) else x for x, like in zip(restored, leaves)]
-        names = [k[len("metric_"):-len("#shape")] for k in data.files
+        names = [k[len("metric_"):-len("#shape")] for k in files[0].files
                  if k.startswith("metric_") and k.endswith("#shape")]
         metrics = {name: restore(f"metric_{name}", sharding) for name in names}
-        return jax.tree.unflatten(treedef, restored), metrics, int(data["next_report"])
+        return jax.tree.unflatten(treedef, restored), metrics, int(files[0]["next_report"])
+    finally:
+        for data in files:
+            data.close()
+
+
+def _pieces(data, name: str) -> list:
+    """[(first row, row count, file, key)] of the rows of `name` saved in the npz `data`,
+    read from the array headers (nothing loaded)."""
+    pieces = []
+    for key in data.files:
+        head, _, start = key.rpartition("@")
+        if head == name:
+            with data.zip.open(key + ".npy") as f:
+                version = np.lib.format.read_magic(f)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                pieces.append((int(start), read(f)[0][0], data, key))
+    return pieces
+
+
+def _read_rows(pieces, name: str, rows: range, saved: int):
+    """`rows` of `name` from its saved pieces (row r >= saved is row r % saved)."""
+    loaded, out = {}, []
+    for first, count, data, key in pieces:  # the common case: one piece holds them all
+        if first <= rows.start and rows.stop <= first + count and rows.stop <= saved:
+            return data[key][rows.start - first:rows.stop - first]
+    for row in rows:
+        row %= saved
+        piece = next((p for p in pieces if p[0] <= row < p[0] + p[1]), None)
+        if piece is None:
+            raise ValueError(f"row {row} of the checkpoint's {name} is in no file here: "
+                             f"copy every process's file of the checkpoint into the directory")
+        first, _, data, key = piece
+        if (id(data), key) not in loaded:
+            loaded[id(data), key] = data[key]
+        out.append(loaded[id(data), key][row - first])
+    return np.stack(out)
+
+
+def saved_num_seeds(directory: Path) -> int | None:
+    """The seed count of the newest readable checkpoint in `directory`, read without JAX
+    (the CLI splits the CPU for it before JAX starts); None if there is none."""
+    found = sorted((int(m.group(1)), p) for p in Path(directory).glob("checkpoint-*")
+                   if (m := CHECKPOINT_PATTERN.fullmatch(p.name)))
+    for _, path in reversed(found):
+        try:
+            return int(read_meta(path)["num_seeds"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None
+
+
+def own_checkpoints(directory: Path, process: int = 0, processes: int = 1) -> list[Path]:
+    """This process's checkpoint files in `directory`, oldest first (no collective)."""
+    found = [(m, p) for p in Path(directory).glob(f"checkpoint-*.process-{process}-of-"
+                                                  f"{processes}.npz")
+             if (m := CHECKPOINT_PATTERN.fullmatch(p.name))]
+    return [p for m, p in sorted(found, key=lambda mp: int(mp[0].group(1)))]
 
 
 def latest_checkpoint(directory: Path) -> int:
@@ -152,10 +225,8 @@ def latest_checkpoint(directory: Path) -> int:
 
 
 def _remove_older(directory: Path, next_report: int) -> None:
-    processes, process = jax.process_count(), jax.process_index()
-    for p in Path(directory).glob(f"checkpoint-*.process-{process}-of-{processes}.npz"):
-        match = CHECKPOINT_PATTERN.fullmatch(p.name)
-        if match and int(match.group(1)) != next_report:
+    for p in own_checkpoints(directory, jax.process_index(), jax.process_count()):
+        if p.name != checkpoint_name(next_report, jax.process_index(), jax.process_count()):
             p.unlink()
 
 
@@ -194,10 +265,12 @@ def train_resumable(config: Config, num_seeds: int, out: Path, segment_frames: i
     feeds its progress bar from it). Returns what `train_seeds` returns, with metrics
     every `segment_plan(config, segment_frames)[0]` frames. If `timings` is a dict, it
     receives `compile_s`, `run_s` (this call's training), `total_run_s` (all calls') and
-    `resumed_at_frame`.
+    `resumed_at_frame`, and `layout_before_resume` where the checkpoint was written on
+    another layout (`layout.describe`; each checkpoint records its own). A checkpoint
+    resumes on any number of devices: seeds are rows, resharded on load.
     """
-    check_num_seeds(num_seeds)
     report_every, segment_reports = segment_plan(config, segment_frames)
+    layout.split_for(num_seeds)
     num_reports = config.num_frames // report_every
     directory = Path(out)
     meta = {"config": dataclasses.asdict(config), "num_seeds": num_seeds, "seed": seed,
@@ -223,7 +296,8 @@ def train_resumable(config: Config, num_seeds: int, out: Path, segment_frames: i
     state = init(keys, hparams)
     metrics = {}
     if resume:
-        state, metrics, next_report = load_checkpoint(path, state)
+        state, metrics, next_report = load_checkpoint(path, state, keys.shape[0])
+    record = {**meta, "layout": layout.describe(num_seeds)}
     segment = jax.jit(jax.vmap(trainer.run_reports, in_axes=(0, None, None)),
                       donate_argnums=0, out_shardings=sharding).lower(
         state, jnp.arange(segment_reports), hparams).compile()
@@ -238,7 +312,7 @@ def train_resumable(config: Config, num_seeds: int, out: Path, segment_frames: i
         done = start + segment_reports
         jax.block_until_ready(state)
         save_checkpoint(directory / checkpoint_name(done, process, processes), state,
-                        metrics, done, meta, elapsed + time.perf_counter() - started)
+                        metrics, done, record, elapsed + time.perf_counter() - started)
         barrier(f"checkpoint-{done}")  # every process's file of this segment is written
         _remove_older(directory, done)
         if on_segment is not None:
@@ -251,4 +325,6 @@ def train_resumable(config: Config, num_seeds: int, out: Path, segment_frames: i
         timings.update(compile_s=started - start_compile, run_s=run_s,
                        total_run_s=elapsed + run_s,
                        resumed_at_frame=next_report * report_every)
+        if resume and saved.get("layout") != record["layout"]:
+            timings["layout_before_resume"] = saved.get("layout")
     return drop_padding(TrainResult(state.online_params, metrics))

@@ -8,7 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from purejaxdqn.config import TRACED_FIELDS, Config, HyperParams
-from purejaxdqn.distributed import check_num_seeds, seed_keys
+from purejaxdqn import layout
+from purejaxdqn.distributed import seed_keys
 from purejaxdqn.train import compile_and_run, make_train
 
 
@@ -43,7 +44,7 @@ def sweep(config: Config, grid: dict, num_seeds: int, seed: int = 0, env=None,
     num_seeds)`), so differences between settings are not differences between seeds.
     `timings`, if a dict, receives `compile_s` and `run_s`.
     """
-    check_num_seeds(num_seeds)
+    layout.split_for(num_seeds)
     settings = grid_settings(config, grid)
     hparams = HyperParams(*(
         jnp.array([s.get(f, getattr(config, f)) for s in settings], jnp.float32)

@@ -23,7 +23,7 @@ import numpy as np
 
 from purejaxdqn.agent import (LearnStats, epsilon_at, learn_step,
                               make_optimizer, make_q_network, select_action)
-from purejaxdqn import replay
+from purejaxdqn import layout, replay
 from purejaxdqn.batching import varying_with
 from purejaxdqn.replay import Transition, obs_codec
 from purejaxdqn.config import Config, HyperParams
@@ -291,9 +291,11 @@ def train_seeds(config: Config, num_seeds: int, seed: int = 0, env=None, env_par
 
     Seed i uses key i of `jax.random.split(jax.random.key(seed), num_seeds)`, on any
     number of devices and processes (see `distributed.seed_keys`); the result's seed axis
-    stays split over the devices. If `timings` is a dict, it receives `compile_s` and
+    stays split over the devices. On a CPU, if this call starts JAX, the seeds are split
+    over one device per core (see `layout.use_cpu_devices`). If `timings` is a dict, it receives `compile_s` and
     `run_s` (wall-clock seconds).
     """
+    layout.split_for(num_seeds)
     keys, drop_padding = seed_keys(seed, num_seeds)
     train = jax.jit(jax.vmap(make_train(config, env, env_params)))
     return drop_padding(compile_and_run(train, (keys,), timings))

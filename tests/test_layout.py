@@ -1,0 +1,242 @@
+"""The CPU split over one device per core: the count chosen, how it is set and refused,
+what it records, that a layout gives the same bits twice, checkpoints that move between
+device counts, and runs stopped by a signal."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from purejaxdqn import layout
+from purejaxdqn.cli import main
+from purejaxdqn.runner import CHECKPOINT_PATTERN, own_checkpoints, read_meta
+
+SMALL = ["--num-frames", "1600", "--eval-every", "400", "--warmup-steps", "100",
+         "--buffer-size", "1000", "--batch-size", "32", "--hidden-sizes", "16",
+         "--no-compile-cache"]
+
+
+def environment(devices: str | None) -> dict:
+    """This process's environment with PUREJAXDQN_CPU_DEVICES set to `devices` (None: unset,
+    the default layout)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PUREJAXDQN_CPU_DEVICES",
+                                                            "XLA_FLAGS")}
+    return env if devices is None else {**env, "PUREJAXDQN_CPU_DEVICES": devices}
+
+
+def cli(*args, devices: str | None = None, timeout: int = 600):
+    return subprocess.run([sys.executable, "-m", "purejaxdqn.cli", *args],
+                          capture_output=True, text=True, timeout=timeout,
+                          env=environment(devices))
+
+
+@pytest.mark.parametrize("seeds, cores, devices", [
+    (64, 2, 2), (6, 4, 3), (5, 4, 3), (1, 16, 1), (7, 16, 7), (256, 16, 16), (17, 16, 9),
+    (16, 1, 1), (3, 2, 2)])
+def test_the_fewest_devices_that_give_the_fewest_seeds_each(seeds, cores, devices):
+    assert layout.best_device_count(seeds, cores) == devices
+    per_device = -(-seeds // devices)
+    assert all(-(-seeds // d) >= per_device for d in range(1, cores + 1))
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5", ""])
+def test_a_device_count_must_be_a_positive_integer(value, monkeypatch):
+    with pytest.raises(ValueError, match=r"must be an integer > 0 \(CPU devices\)"):
+        layout.parse_count(value, "X")
+    monkeypatch.setenv("PUREJAXDQN_CPU_DEVICES", value)
+    with pytest.raises(ValueError, match="PUREJAXDQN_CPU_DEVICES must be an integer > 0"):
+        layout.requested_count(8)
+
+
+def test_bad_device_counts_are_one_line_before_anything_compiles(capsys, monkeypatch):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--cpu-devices", "0"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--cpu-devices: must be an integer > 0" in err
+    monkeypatch.setenv("PUREJAXDQN_CPU_DEVICES", "many")
+    assert main(["sweep", "--grid", "tau=0.1,0.2"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("purejaxdqn: error: PUREJAXDQN_CPU_DEVICES must be an integer > 0 (CPU "
+                   "devices), got 'many'\n")
+    assert not layout.backend_started()
+
+
+def test_the_default_uses_every_core_and_a_layout_gives_the_same_bits(tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        done = cli("train", *SMALL, "--num-seeds", "6", "--seed", "4", "--out",
+                   str(tmp_path / name))
+        assert done.returncode == 0, done.stderr
+        runs.append(tmp_path / name)
+    devices = layout.best_device_count(6, layout.cpu_cores())
+    assert f"training 6 seeds on {devices} cpu device" in done.stdout
+    summary = json.loads((runs[0] / "summary.json").read_text())
+    assert summary["layout"] == {"platform": "cpu", "processes": 1, "devices": devices,
+                                 "devices_per_process": devices,
+                                 "seeds_per_device": -(-6 // devices),
+                                 "padding_seeds": -6 % devices}
+    for name in ("metrics.npz", "params.npz"):
+        a, b = np.load(runs[0] / name), np.load(runs[1] / name)
+        assert a.files == b.files
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{name}:{key}")
+
+
+LIBRARY = """
+import warnings, sys
+import purejaxdqn
+from purejaxdqn import Config, layout, train_seeds
+assert not layout.backend_started()  # importing and configuring start nothing
+config = Config(num_frames=400, eval_every=0, warmup_steps=100, buffer_size=500,
+                batch_size=16, hidden_sizes=(8,), final_eval_episodes=1)
+if sys.argv[1] == "late":
+    import jax.numpy as jnp
+    jnp.zeros(1)  # the user starts JAX first: one device, one warning, no failure
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    for _ in range(2):
+        train_seeds(config, 6)
+import jax
+ours = [str(w.message) for w in caught if "use_cpu_devices" in str(w.message)]
+print(jax.device_count(), len(ours), *ours, sep="|")
+"""
+
+
+@pytest.mark.parametrize("when", ["first", "late"])
+def test_the_library_splits_when_it_starts_jax_and_warns_once_when_it_cannot(when):
+    done = subprocess.run([sys.executable, "-c", LIBRARY, when], capture_output=True,
+                          text=True, timeout=600, env=environment("3"))
+    assert done.returncode == 0, done.stderr
+    devices, warnings, *message = done.stdout.strip().splitlines()[-1].split("|")
+    if when == "first":
+        assert (devices, warnings) == ("3", "0")
+    else:
+        assert (devices, warnings) == ("1", "1")
+        assert "call purejaxdqn.use_cpu_devices(num_seeds=...) right after" in message[0]
+
+
+# The CLI, which after loading a checkpoint dumps the state it resumes from to a file.
+DUMPING_CLI = """
+import runpy, sys
+import jax, numpy as np
+import purejaxdqn.runner as runner
+dump, load = sys.argv.pop(1), runner.load_checkpoint
+def load_and_dump(*args, **kwargs):
+    state, metrics, next_report = load(*args, **kwargs)
+    leaves = [jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+              else x for x in jax.tree.leaves(state)]
+    np.savez(dump, next_report=next_report, **{f"state_{i}": np.asarray(x)
+                                               for i, x in enumerate(leaves)},
+             **{f"metric_{k}": np.asarray(v) for k, v in metrics.items()})
+    return state, metrics, next_report
+runner.load_checkpoint = load_and_dump
+runpy.run_module("purejaxdqn.cli", run_name="__main__")
+"""
+
+
+def start(args, devices: str, log) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-m", "purejaxdqn.cli", *args],
+                               stdout=subprocess.PIPE, stderr=log, text=True,
+                               env=environment(devices))
+    return process
+
+
+def stop_at(process, until, sig, timeout: float = 600) -> int:
+    """Send `sig` to `process` (by pid) once `until()` holds; its exit status."""
+    try:
+        deadline = time.monotonic() + timeout
+        while not until():
+            assert process.poll() is None, "the run ended before it was stopped"
+            assert time.monotonic() < deadline, f"not ready within {timeout} s"
+            time.sleep(0.02)
+        os.kill(process.pid, sig)
+        return process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def saved_rows(path, name: str) -> np.ndarray:
+    """A checkpoint leaf's rows, put together from its shards as written."""
+    with np.load(path) as data:
+        starts = sorted(int(k.rpartition("@")[2]) for k in data.files
+                        if k.rpartition("@")[0] == name)
+        return np.concatenate([data[f"{name}@{s}"] for s in starts])
+
+
+@pytest.mark.parametrize("before, after", [("1", "2"), ("2", "1")])
+def test_a_checkpoint_resumes_on_another_device_count(tmp_path, before, after):
+    out = tmp_path / "run"
+    args = ["train", *SMALL, "--num-frames", "40000", "--eval-every", "1000",
+            "--segment-frames", "1000", "--num-seeds", "3", "--out", str(out)]
+    with open(tmp_path / "stderr", "w+") as log:
+        status = stop_at(start(args, before, log),
+                         lambda: any(out.glob("checkpoint-*.npz")), signal.SIGINT)
+        log.seek(0)
+        err = log.read()
+    assert status == 130, err
+    latest = own_checkpoints(out)[-1]  # (the one before it may not be deleted yet)
+    assert not list(out.glob("*.tmp"))
+    checkpoint = shutil.copy(latest, tmp_path / "saved.npz")  # the resumed run deletes it
+    saved = read_meta(checkpoint)
+    assert saved["layout"]["devices"] == int(before)
+    assert saved["layout"]["seeds_per_device"] == -(-3 // int(before))
+
+    dump = tmp_path / "resumed.npz"
+    done = subprocess.run([sys.executable, "-c", DUMPING_CLI, str(dump), "train", "--out",
+                           str(out), "--resume", "--no-compile-cache"],
+                          capture_output=True, text=True, timeout=600, env=environment(after))
+    assert done.returncode == 0, done.stderr
+    with np.load(dump) as resumed, np.load(checkpoint) as data:
+        assert int(resumed["next_report"]) == int(data["next_report"])
+        names = [k.partition("#")[0] for k in data.files if k.endswith("#shape")]
+        assert len(names) > 10
+        for name in names:  # every seed's row, bit for bit (padding rows aside)
+            np.testing.assert_array_equal(resumed[name][:3], saved_rows(checkpoint, name)[:3],
+                                          err_msg=name)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["layout"]["devices"] == int(after)
+    assert summary["layout_before_resume"]["devices"] == int(before)
+    assert np.load(out / "metrics.npz")["eval_return"].shape == (3, 40)
+
+
+def test_sigint_after_a_checkpoint_says_how_to_resume(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", *SMALL, "--num-frames", "40000", "--eval-every", "1000",
+            "--segment-frames", "1000", "--num-seeds", "2", "--out", str(out)]
+    with open(tmp_path / "stderr", "w+") as log:
+        status = stop_at(start(args, "1", log), lambda: any(out.glob("checkpoint-*.npz")),
+                         signal.SIGINT)
+        log.seek(0)
+        err = log.read()
+    assert status == 130
+    checkpoint = own_checkpoints(out)[-1]
+    report = int(CHECKPOINT_PATTERN.fullmatch(checkpoint.name).group(1))
+    assert err == (f"purejaxdqn: stopped by SIGINT; the last complete checkpoint is "
+                   f"{checkpoint} (frame {report * 1000:,} of each seed); resume with: "
+                   f"purejaxdqn train --out {out} --resume\n")
+    read_meta(checkpoint)  # whole: its CRCs hold
+
+
+def test_sigterm_without_checkpoints_says_nothing_was_saved(tmp_path):
+    args = ["train", *SMALL, "--num-frames", "400000", "--eval-every", "0", "--num-seeds",
+            "2"]
+    with open(tmp_path / "stderr", "w+") as log:
+        process = start(args, "1", log)
+        started = []
+        status = stop_at(process, lambda: started or started.append(process.stdout.readline()),
+                         signal.SIGTERM)
+        log.seek(0)
+        err = log.read()
+    assert started[0].startswith("training 2 seeds on 1 cpu device")
+    assert status == 143
+    assert err == ("purejaxdqn: stopped by SIGTERM; nothing was saved (a `train` run with "
+                   "--segment-frames K --out DIR checkpoints every K frames and can resume)\n")
