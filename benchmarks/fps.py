@@ -1,6 +1,7 @@
 """Frames per second of the default 40,000-frame run against the number of seeds (and of
 environments per seed, and the replay ratio), beside this machine's compute ceiling for
-the same matmuls.
+the same matmuls, both with the seeds split over the CPU's cores as the library splits
+them (`--cpu-devices 1`: one device).
 
     python benchmarks/fps.py                       # 1, 8, 64, 256 seeds, 3 runs each
     python benchmarks/fps.py --seeds 1 8 64 --eval-every 0
@@ -29,7 +30,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purejaxdqn import Config, make_train, make_trainer
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from purejaxdqn import Config, layout, make_train, make_trainer
 from purejaxdqn.envs import resolve_env
 
 RESULTS = Path(__file__).parent / "results"
@@ -98,14 +101,25 @@ def make_ceiling(config: Config):
     return run
 
 
+def split_keys(num_seeds: int):
+    """`num_seeds` of `jax.random.key(0)`'s keys, split over the devices as the library
+    splits seeds: over the fewest of them that give the fewest seeds each, padded to a
+    multiple of that count (padding seeds run, and count against the frames/s)."""
+    devices = layout.best_device_count(num_seeds, jax.device_count())
+    keys = jax.random.split(jax.random.key(0), -(-num_seeds // devices) * devices)
+    mesh = Mesh(np.array(jax.devices()[:devices]), ("seeds",))
+    return jax.device_put(keys, NamedSharding(mesh, PartitionSpec("seeds")))
+
+
 def time_program(fn, num_seeds: int, repeats: int, keys=None,
                  max_bytes: int | None = None, compiler_options: dict | None = None) -> dict:
     """Compile ahead of time (with XLA's `compiler_options`, if given), then run `repeats`
     times; median run time. `compile_s` is the whole compile, of which `trace_s` and
     `lower_s` are the tracing to a jaxpr and its lowering to StableHLO (the rest is
-    XLA's). `keys` default to `num_seeds` of `jax.random.key(0)`'s; a program whose memory
-    estimate exceeds `max_bytes` is compiled but not run (its `run_s` is None)."""
-    keys = jax.random.split(jax.random.key(0), num_seeds) if keys is None else keys
+    XLA's). `keys` default to `split_keys(num_seeds)` (one device where JAX has one); a
+    program whose memory estimate exceeds `max_bytes` is compiled but not run (its `run_s`
+    is None). The result's `devices` is how many devices the keys were split over."""
+    keys = split_keys(num_seeds) if keys is None else keys
     program = jax.jit(jax.vmap(fn))
     start = time.perf_counter()
     traced = program.trace(keys)
@@ -126,6 +140,7 @@ def time_program(fn, num_seeds: int, repeats: int, keys=None,
     stats = jax.devices()[0].memory_stats() or {}  # None on CPU
     run_s = statistics.median(runs)
     return {"compile_s": compile_s, **phases, "run_s": run_s, "runs_s": runs,
+            "devices": len(keys.sharding.device_set),
             "compile_share": compile_s / (compile_s + run_s), "xla_memory_bytes": estimate,
             "device_peak_bytes": stats.get("peak_bytes_in_use")}
 
@@ -186,7 +201,10 @@ def main():
                         help="0 turns periodic evaluation off")
     parser.add_argument("--out", type=Path, default=None,
                         help="results file (default: benchmarks/results/<device>.json)")
+    parser.add_argument("--cpu-devices", type=int, default=None,
+                        help="CPU devices to split seeds over (default: one per core)")
     args = parser.parse_args()
+    layout.use_cpu_devices(args.cpu_devices or layout.cpu_cores())
 
     machine = machine_name()
     rows = []
@@ -211,7 +229,8 @@ def main():
                                               / row["ceiling_frames_per_second"])
                 rows.append(row)
                 peak = row["device_peak_bytes"]
-                print(f"train_every {train_every:2d}, {num_envs:2d} envs, {num_seeds:5d} seeds: "
+                print(f"train_every {train_every:2d}, {num_envs:2d} envs, {num_seeds:5d} seeds "
+                      f"on {ours['devices']} device(s): "
                       f"compile {row['compile_s']:.2f} s ({row['compile_share']:.0%}), run "
                       f"{row['run_s']:.2f} s, {row['frames_per_second']:,.0f} frames/s, ceiling "
                       f"{row['ceiling_frames_per_second']:,.0f} ({row['fraction_of_ceiling']:.0%}),"
@@ -221,7 +240,8 @@ def main():
     config = Config(eval_every=args.eval_every, num_frames=args.num_frames)
     result = {
         "machine": machine, "device": str(jax.devices()[0].device_kind),
-        "jax": jax.__version__, "eval_every": config.eval_every,
+        "jax": jax.__version__, "devices": jax.device_count(),
+        "eval_every": config.eval_every,
         "num_frames": config.num_frames,
         "flops_per_frame": flops_per_frame(config),
         "replay_bytes_per_seed": replay_bytes_per_seed(config), "rows": rows,
@@ -229,7 +249,8 @@ def main():
             ["--seeds", *map(str, args.seeds), "--num-envs", *map(str, args.num_envs),
              "--train-every", *map(str, args.train_every), "--num-frames",
              str(args.num_frames), "--repeats", str(args.repeats),
-             "--eval-every", str(args.eval_every)]),
+             "--eval-every", str(args.eval_every), "--cpu-devices",
+             str(args.cpu_devices or layout.cpu_cores())]),
     }
     out = args.out or RESULTS / f"{machine}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

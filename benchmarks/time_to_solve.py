@@ -1,9 +1,15 @@
 """Time to solve CartPole for many seeds, the number a user waits for: wall-clock seconds,
 compile included, for `--num-seeds` fresh seeds of each preset, and whether the IQM of
-their final greedy return reaches 475. The presets run one after the other, twice, in
-one process tree, each a fresh `purejaxdqn train` (no compilation cache).
+their final greedy return reaches 475. Each run is a fresh `purejaxdqn train` process, as
+a user runs it (every core: the CPU device count is the CLI's default); the runs alternate,
+`--repeats` times each, first without the compilation cache, then with it filled.
 
-    python benchmarks/time_to_solve.py --presets cartpole-40k cartpole-fast --num-seeds 64
+    python benchmarks/time_to_solve.py --presets cartpole-fast --baseline /tmp/before
+
+`--baseline DIR` runs another checkout's `purejaxdqn` (its package, on PYTHONPATH) beside
+this one, so that ratios come from one run: the first contestant is the ratios' base.
+`--cpu-devices` pins this checkout's device count. The table is printed and written to
+benchmarks/results/time-to-solve-<machine>.md.
 """
 
 import argparse
@@ -16,54 +22,89 @@ import tempfile
 import time
 from pathlib import Path
 
+from fps import machine_name
+
 SOLVED = 475.0
+RESULTS = Path(__file__).parent / "results"
 
 
-def run(preset: str, num_seeds: int, seed: int, out: Path, cache: Path | None = None) -> dict:
+def run(contestant: dict, num_seeds: int, seed: int, out: Path, cache: Path | None) -> dict:
     """One `purejaxdqn train` process: without the compilation cache, or with it in `cache`."""
-    cache_args = ["--no-compile-cache"] if cache is None else []
-    env = {**os.environ, "PUREJAXDQN_COMPILE_CACHE": str(cache)} if cache else None
+    env = {**os.environ, "PUREJAXDQN_COMPILE_CACHE": str(cache) if cache else "off"}
+    env.pop("PUREJAXDQN_CPU_DEVICES", None)
+    if contestant["checkout"]:
+        env["PYTHONPATH"] = str(contestant["checkout"])
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "purejaxdqn.cli", "train", "--preset", preset,
-                    "--num-seeds", str(num_seeds), "--seed", str(seed), "--out", str(out),
-                    *cache_args], capture_output=True, text=True, check=True, env=env)
+    subprocess.run([sys.executable, "-m", "purejaxdqn.cli", "train", "--preset",
+                    contestant["preset"], "--num-seeds", str(num_seeds), "--seed", str(seed),
+                    "--out", str(out), *contestant["flags"]],
+                   capture_output=True, text=True, check=True, env=env,
+                   cwd=contestant["checkout"] or None)
     wall = time.perf_counter() - start
     summary = json.loads((out / "summary.json").read_text())
-    iqm = summary["final_eval_return"]["iqm"]
+    final = summary["final_eval_return"]
     return {"wall_s": wall, "compile_s": summary["compile_s"], "run_s": summary["run_s"],
-            "iqm": iqm["value"], "iqm_ci": [iqm["ci_low"], iqm["ci_high"]]}
+            "iqm": final["iqm"]["value"], "iqm_ci": [final["iqm"]["ci_low"],
+                                                     final["iqm"]["ci_high"]],
+            "mean": final["mean"]["value"],
+            "devices": summary.get("layout", {}).get("devices", 1)}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--presets", nargs="+", default=["cartpole-40k", "cartpole-fast"])
+    parser.add_argument("--presets", nargs="+", default=["cartpole-fast"])
+    parser.add_argument("--baseline", type=Path, default=None, metavar="DIR",
+                        help="another checkout, whose presets run first, as the base")
+    parser.add_argument("--baseline-presets", nargs="+", default=["cartpole-fast"])
+    parser.add_argument("--cpu-devices", type=int, default=None)
     parser.add_argument("--num-seeds", type=int, default=64)
     parser.add_argument("--seed", type=int, default=1000, help="fresh seeds: never searched")
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
 
-    results = {preset: [] for preset in args.presets}
+    flags = [] if args.cpu_devices is None else ["--cpu-devices", str(args.cpu_devices)]
+    contestants = [{"name": f"{p} ({args.baseline.name})", "preset": p,
+                    "checkout": args.baseline.resolve(), "flags": []}
+                   for p in (args.baseline_presets if args.baseline else [])]
+    contestants += [{"name": p, "preset": p, "checkout": None, "flags": flags}
+                    for p in args.presets]
+    results = {(c["name"], cached): [] for c in contestants for cached in (False, True)}
     with tempfile.TemporaryDirectory() as tmp:
-        for repeat in range(args.repeats):  # interleaved: both see the same machine load
-            for preset in args.presets:
-                r = run(preset, args.num_seeds, args.seed, Path(tmp) / f"{preset}-{repeat}")
-                results[preset].append(r)
-                print(f"{preset}: wall {r['wall_s']:.1f} s (compile {r['compile_s']:.1f}, run "
-                      f"{r['run_s']:.1f}), IQM {r['iqm']:.1f}", flush=True)
-    base = statistics.median(r["wall_s"] for r in results[args.presets[0]])
-    print(f"\n{args.num_seeds} seeds (seed {args.seed}), median of {args.repeats}; solved: "
-          f"IQM of the final greedy return >= {SOLVED:g}")
-    print("| preset | wall s (compile + run) | final IQM [95% CI] | solved | wall vs "
-          f"{args.presets[0]} |")
-    print("|---|---:|---:|---|---:|")
-    for preset, runs in results.items():
+        for cached in (False, True):
+            for repeat in range(args.repeats):  # interleaved: all see the same machine load
+                for i, c in enumerate(contestants):
+                    cache = Path(tmp) / f"cache-{i}" if cached else None
+                    if cached and repeat == 0:  # fill the cache (not timed)
+                        run(c, args.num_seeds, args.seed, Path(tmp) / f"fill-{i}", cache)
+                    r = run(c, args.num_seeds, args.seed,
+                            Path(tmp) / f"{i}-{cached}-{repeat}", cache)
+                    results[c["name"], cached].append(r)
+                    print(f"{c['name']} ({'cache filled' if cached else 'cold'}): wall "
+                          f"{r['wall_s']:.1f} s (compile {r['compile_s']:.1f}, run "
+                          f"{r['run_s']:.1f}), IQM {r['iqm']:.1f}", flush=True)
+
+    base = statistics.median(r["wall_s"] for r in results[contestants[0]["name"], False])
+    lines = [f"$ python benchmarks/time_to_solve.py {' '.join(sys.argv[1:])}", "",
+             f"{args.num_seeds} seeds (seed {args.seed}), median of {args.repeats} fresh "
+             f"processes; solved: IQM of the final greedy return >= {SOLVED:g}; wall "
+             f"includes Python's start and imports",
+             "| run | devices | compile cache | wall s (compile + run) | final IQM [95% CI] | "
+             f"final mean | solved | wall vs {contestants[0]['name']} cold |",
+             "|---|---:|---|---:|---:|---:|---|---:|"]
+    for (name, cached), runs in results.items():
         wall = statistics.median(r["wall_s"] for r in runs)
         compile_s = statistics.median(r["compile_s"] for r in runs)
         run_s = statistics.median(r["run_s"] for r in runs)
-        r = runs[0]  # the same seeds give the same returns every repeat
-        print(f"| {preset} | {wall:.1f} ({compile_s:.1f} + {run_s:.1f}) | {r['iqm']:.1f} "
-              f"[{r['iqm_ci'][0]:.1f}, {r['iqm_ci'][1]:.1f}] | "
-              f"{'yes' if r['iqm'] >= SOLVED else 'no'} | {wall / base:.2f} |")
+        r = runs[0]  # the same seeds on the same layout give the same returns every repeat
+        lines.append(
+            f"| {name} | {r['devices']} | {'filled' if cached else 'empty'} | {wall:.1f} "
+            f"({compile_s:.1f} + {run_s:.1f}) | {r['iqm']:.1f} [{r['iqm_ci'][0]:.1f}, "
+            f"{r['iqm_ci'][1]:.1f}] | {r['mean']:.1f} | {'yes' if r['iqm'] >= SOLVED else 'no'}"
+            f" | {wall / base:.2f} |")
+    print("\n".join(lines[1:]))
+    path = RESULTS / f"time-to-solve-{machine_name()}.md"
+    path.write_text("\n".join(lines) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

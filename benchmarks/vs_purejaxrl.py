@@ -1,7 +1,7 @@
 """Ours against PureJaxRL's DQN, the strongest pure-JAX peer, on the tutorial's settings:
 frames per second (compile apart) and cold compile time, interleaved in one run.
 
-    python benchmarks/vs_purejaxrl.py --purejaxrl /tmp/purejaxrl/dqn_tutorial.py --seeds 1 8
+    python benchmarks/vs_purejaxrl.py --purejaxrl /tmp/purejaxrl/dqn_tutorial.py
 
 PureJaxRL is not on PyPI, and its code never enters this repository: `--purejaxrl` names
 your own adapted copy of its `purejaxrl/dqn.py` (repository luchris429/purejaxrl) that
@@ -21,31 +21,47 @@ final 10-episode evaluation (PureJaxRL's has none, so ours does a little more). 
 measurement is a fresh process (cold compile, no compilation cache); the contestants
 alternate, `--repeats` times each, and the table gives medians.
 
-A third contestant, "PureJaxRL + backport", is its program compiled with the one
-compile fix ours applies to the installed JAX (`purejaxdqn.jax_backports`: Threefry
-unrolled on CPU, as newer JAX does), so that what ours gains from our code and what it
-gains from that fix are told apart.
+Each runs in two layouts, so that what the split over the CPU's cores gains is told apart
+from what the code gains: ours as its users run it (the default: seeds split over the
+fewest CPU devices, at most one per core, that give the fewest seeds each) and on one
+device; PureJaxRL as its users run it (`jax.jit(jax.vmap(train))`, one device) and with its
+seeds split over the same devices as ours (keys sharded over a mesh, padded alike). The
+matmul ceiling (`fps.make_ceiling`: the same matmuls and nothing else) is measured on both
+layouts too. `--backport` adds PureJaxRL compiled with the one compile fix ours applies to
+the installed JAX (`purejaxdqn.jax_backports`: Threefry unrolled on CPU, as newer JAX
+does), on one device.
 """
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
+from pathlib import Path
+
+from fps import machine_name
+
+RESULTS = Path(__file__).parent / "results"
 
 OURS = """
 import json, sys
-from purejaxdqn import Config, train_seeds
+from purejaxdqn import Config, layout, train_seeds
 config = Config(num_frames=int(sys.argv[1]), eval_every=0)
 timings = {}
 train_seeds(config, int(sys.argv[2]), timings=timings)
-print(json.dumps(timings))
+print(json.dumps({**timings, "devices": layout.describe(int(sys.argv[2]))["devices"]}))
 """
 
-# Timed as ours is: `compile_and_run` compiles ahead of time, then runs.
+# Timed as ours is: `compile_and_run` compiles ahead of time, then runs. Split: its keys
+# placed over the devices as `fps.split_keys` places ours.
 PEER = """
 import importlib.util, json, sys
 import jax
+from purejaxdqn import layout
+split = sys.argv[5] == "split"
+layout.use_cpu_devices(None if split else 1, int(sys.argv[2]))
+import fps
 from purejaxdqn.train import compile_and_run
 if sys.argv[4] == "backport":
     from purejaxdqn.jax_backports import unroll_threefry_on_cpu
@@ -53,54 +69,91 @@ if sys.argv[4] == "backport":
 spec = importlib.util.spec_from_file_location("peer", sys.argv[3])
 peer = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(peer)
-keys = jax.random.split(jax.random.PRNGKey(0), int(sys.argv[2]))
+keys = jax.random.key_data(fps.split_keys(int(sys.argv[2])))  # raw uint32, as PRNGKey
 program = jax.jit(jax.vmap(peer.make_train(peer.default_config(int(sys.argv[1])))))
 timings = {}
 compile_and_run(program, (keys,), timings)
-print(json.dumps(timings))
+print(json.dumps({**timings, "devices": len(keys.sharding.device_set)}))
+"""
+
+CEILING = """
+import json, sys
+from purejaxdqn import Config, layout
+layout.use_cpu_devices(None if sys.argv[3] == "split" else 1, int(sys.argv[2]))
+import fps
+row = fps.time_program(fps.make_ceiling(Config(num_frames=int(sys.argv[1]), eval_every=0)),
+                       int(sys.argv[2]), 1)
+print(json.dumps(row))
 """
 
 
-def run(code: str, *args) -> dict:
+def run(code: str, *args, devices: str | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("PUREJAXDQN_CPU_DEVICES",
+                                                            "XLA_FLAGS")}
+    if devices is not None:
+        env["PUREJAXDQN_CPU_DEVICES"] = devices
     done = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
-                          text=True, check=True)
+                          text=True, check=True, env=env, cwd=Path(__file__).parent)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--purejaxrl", required=True, help="your adapted copy of its dqn.py")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 8, 64, 256])
     parser.add_argument("--num-frames", type=int, default=40_000)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--backport", action="store_true",
+                        help="also PureJaxRL with our Threefry backport, one device")
     args = parser.parse_args()
+    contestants = {
+        "purejaxdqn (every core)": lambda n: run(OURS, args.num_frames, n),
+        "purejaxdqn (1 device)": lambda n: run(OURS, args.num_frames, n, devices="1"),
+        "PureJaxRL (1 device)": lambda n: run(PEER, args.num_frames, n, args.purejaxrl, "-",
+                                              "one"),
+        "PureJaxRL (split like ours)": lambda n: run(PEER, args.num_frames, n,
+                                                     args.purejaxrl, "-", "split"),
+        "ceiling (1 device)": lambda n: run(CEILING, args.num_frames, n, "one"),
+        "ceiling (split like ours)": lambda n: run(CEILING, args.num_frames, n, "split"),
+    }
+    if args.backport:
+        contestants["PureJaxRL + backport (1 device)"] = lambda n: run(
+            PEER, args.num_frames, n, args.purejaxrl, "backport", "one")
 
     rows = []
     for seeds in args.seeds:
-        runs = {"purejaxdqn": [], "PureJaxRL": [], "PureJaxRL + backport": []}
-        for _ in range(args.repeats):
-            runs["purejaxdqn"].append(run(OURS, args.num_frames, seeds))
-            runs["PureJaxRL"].append(run(PEER, args.num_frames, seeds, args.purejaxrl, "-"))
-            runs["PureJaxRL + backport"].append(
-                run(PEER, args.num_frames, seeds, args.purejaxrl, "backport"))
-            print(seeds, {k: v[-1] for k, v in runs.items()}, flush=True)
+        runs = {name: [] for name in contestants}
+        for _ in range(args.repeats):  # interleaved: all see the same machine load
+            for name, contest in contestants.items():
+                runs[name].append(contest(seeds))
+            print(seeds, {k: {m: round(v[-1][m], 2) for m in ("compile_s", "run_s")}
+                          for k, v in runs.items()}, flush=True)
         med = {name: {k: statistics.median(r[k] for r in rs) for k in ("compile_s", "run_s")}
-               for name, rs in runs.items()}
+               | {"devices": rs[0]["devices"]} for name, rs in runs.items()}
         fps = {name: seeds * args.num_frames / m["run_s"] for name, m in med.items()}
-        rows.append((seeds, fps, med, runs))
+        rows.append({"seeds": seeds, "frames_per_second": fps, "medians": med, "runs": runs})
 
-    print(f"\n{args.num_frames:,} frames, tutorial settings, no periodic evaluation; "
-          f"median of {args.repeats}, interleaved; frames/s over all seeds, compile apart")
-    peers = ("PureJaxRL", "PureJaxRL + backport")
-    print("| seeds | purejaxdqn frames/s | " + " | ".join(f"{p} frames/s | ratio" for p in peers)
-          + " | compile s: ours / " + " / ".join(peers) + " |")
-    print("|---:|---:|" + "---:|---:|" * len(peers) + "---|")
-    for seeds, fps, med, _ in rows:
-        print(f"| {seeds} | {fps['purejaxdqn']:,.0f} | "
-              + " | ".join(f"{fps[p]:,.0f} | {fps['purejaxdqn'] / fps[p]:.2f}" for p in peers)
-              + " | " + " / ".join(f"{med[n]['compile_s']:.1f}" for n in ("purejaxdqn", *peers))
-              + " |")
-    print(json.dumps([{"seeds": s, "runs": r} for s, _, _, r in rows]))
+    ours, peer = "purejaxdqn (every core)", "PureJaxRL (1 device)"
+    lines = [f"$ python benchmarks/vs_purejaxrl.py {' '.join(sys.argv[1:])}", "",
+             f"{args.num_frames:,} frames, tutorial settings, no periodic evaluation; median "
+             f"of {args.repeats} fresh processes, interleaved; frames/s over all seeds, "
+             f"compile apart (compile s in brackets); ceiling: the same matmuls alone",
+             "| seeds | devices | " + " | ".join(contestants) + " | ours / PureJaxRL, each as "
+             "run | ours / PureJaxRL, same devices | ours / ceiling, same devices |",
+             "|---:|---:|" + "---:|" * (len(contestants) + 3)]
+    for row in rows:
+        fps, med = row["frames_per_second"], row["medians"]
+        lines.append(
+            f"| {row['seeds']} | {med[ours]['devices']} | " + " | ".join(
+                f"{fps[n]:,.0f} ({med[n]['compile_s']:.1f})" for n in contestants)
+            + f" | {fps[ours] / fps[peer]:.2f} | "
+            f"{fps[ours] / fps['PureJaxRL (split like ours)']:.2f} | "
+            f"{fps[ours] / fps['ceiling (split like ours)']:.0%} |")
+    print("\n".join(lines[1:]))
+    stem = RESULTS / f"vs-purejaxrl-{machine_name()}"
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    stem.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
+    print(f"wrote {stem}.md and .json")
 
 
 if __name__ == "__main__":
