@@ -136,6 +136,10 @@ def write_outputs(out: Path, config: Config, params, metrics: dict, summary: dic
 def run_sweep(args, config: Config) -> int:
     grid = dict(args.grid)
     timings = {}
+    if is_main_process():
+        settings = int(np.prod([len(values) for values in grid.values()]))
+        print(f"sweeping {settings} settings x {layout.summary_line(args.num_seeds)}",
+              flush=True)
     result = sweep(config, grid, args.num_seeds, args.seed, timings=timings)
     params, metrics = results_on_main(result.params, result.metrics)
     if params is None:

@@ -54,18 +54,19 @@ def test_a_device_count_must_be_a_positive_integer(value, monkeypatch):
         layout.requested_count(8)
 
 
-def test_bad_device_counts_are_one_line_before_anything_compiles(capsys, monkeypatch):
+def test_bad_device_counts_are_one_line_before_jax_starts(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["train", "--cpu-devices", "0"])
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--cpu-devices: must be an integer > 0" in err
-    monkeypatch.setenv("PUREJAXDQN_CPU_DEVICES", "many")
-    assert main(["sweep", "--grid", "tau=0.1,0.2"]) == 2
-    err = capsys.readouterr().err
-    assert err == ("purejaxdqn: error: PUREJAXDQN_CPU_DEVICES must be an integer > 0 (CPU "
-                   "devices), got 'many'\n")
-    assert not layout.backend_started()
+    probe = ("from purejaxdqn import layout\nfrom purejaxdqn.cli import main\n"
+             "print(main(['sweep', '--grid', 'tau=0.1,0.2']), layout.backend_started())")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, env=environment("many"))
+    assert done.stdout.split() == ["2", "False"]  # refused before JAX started: no compile
+    assert done.stderr == ("purejaxdqn: error: PUREJAXDQN_CPU_DEVICES must be an integer > 0 "
+                           "(CPU devices), got 'many'\n")
 
 
 def test_the_default_uses_every_core_and_a_layout_gives_the_same_bits(tmp_path):
