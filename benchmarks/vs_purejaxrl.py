@@ -26,8 +26,9 @@ from what the code gains: ours as its users run it (the default: seeds split ove
 fewest CPU devices, at most one per core, that give the fewest seeds each) and on one
 device; PureJaxRL as its users run it (`jax.jit(jax.vmap(train))`, one device) and with its
 seeds split over the same devices as ours (keys sharded over a mesh, padded alike). The
-matmul ceiling (`fps.make_ceiling`: the same matmuls and nothing else) is measured on both
-layouts too. `--backport` adds PureJaxRL compiled with the one compile fix ours applies to
+matmul ceiling (`fps.make_ceiling`: the same matmuls and nothing else) is measured on the
+split layout. The results file is written after each seed count; `--tag` names it apart
+(for a second command over other seed counts). `--backport` adds PureJaxRL compiled with the one compile fix ours applies to
 the installed JAX (`purejaxdqn.jax_backports`: Threefry unrolled on CPU, as newer JAX
 does), on one device.
 """
@@ -103,6 +104,7 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 8, 64, 256])
     parser.add_argument("--num-frames", type=int, default=40_000)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--tag", default="", help="suffix of the results file's name")
     parser.add_argument("--backport", action="store_true",
                         help="also PureJaxRL with our Threefry backport, one device")
     args = parser.parse_args()
@@ -113,7 +115,6 @@ def main():
                                               "one"),
         "PureJaxRL (split like ours)": lambda n: run(PEER, args.num_frames, n,
                                                      args.purejaxrl, "-", "split"),
-        "ceiling (1 device)": lambda n: run(CEILING, args.num_frames, n, "one"),
         "ceiling (split like ours)": lambda n: run(CEILING, args.num_frames, n, "split"),
     }
     if args.backport:
@@ -132,7 +133,11 @@ def main():
                | {"devices": rs[0]["devices"]} for name, rs in runs.items()}
         fps = {name: seeds * args.num_frames / m["run_s"] for name, m in med.items()}
         rows.append({"seeds": seeds, "frames_per_second": fps, "medians": med, "runs": runs})
+        write(args, contestants, rows)
 
+
+def write(args, contestants: dict, rows: list) -> None:
+    """The table of `rows` so far, printed and written to the results files."""
     ours, peer = "purejaxdqn (every core)", "PureJaxRL (1 device)"
     lines = [f"$ python benchmarks/vs_purejaxrl.py {' '.join(sys.argv[1:])}", "",
              f"{args.num_frames:,} frames, tutorial settings, no periodic evaluation; median "
@@ -150,7 +155,7 @@ def main():
             f"{fps[ours] / fps['PureJaxRL (split like ours)']:.2f} | "
             f"{fps[ours] / fps['ceiling (split like ours)']:.0%} |")
     print("\n".join(lines[1:]))
-    stem = RESULTS / f"vs-purejaxrl-{machine_name()}"
+    stem = RESULTS / f"vs-purejaxrl-{machine_name()}{args.tag}"
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     stem.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
     print(f"wrote {stem}.md and .json")

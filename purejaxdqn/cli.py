@@ -423,20 +423,26 @@ def _end_interrupted(args, signum: int) -> None:
         held = own_checkpoints(args.out, process, processes)
         if held:
             report = int(CHECKPOINT_PATTERN.fullmatch(held[-1].name).group(1))
-            meta = read_meta(held[-1])
-            frames = report * (meta["config"]["eval_every"] or meta["segment_frames"])
+            try:
+                meta = read_meta(held[-1])
+                frames = report * (meta["config"]["eval_every"] or meta["segment_frames"])
+                at = f" (frame {frames:,} of each seed)"
+            except (ValueError, KeyError, TypeError):
+                at = ""
             resume = f"purejaxdqn train --out {shlex.quote(str(args.out))} --resume"
             if processes > 1:
                 resume += " (in every process, with the same distributed flags)"
-            line = (f"stopped by {name}; the last complete checkpoint is {held[-1]} (frame "
-                    f"{frames:,} of each seed); resume with: {resume}")
+            line = (f"stopped by {name}; the last complete checkpoint is {held[-1]}{at}; "
+                    f"resume with: {resume}")
         else:
             line = (f"stopped by {name} before the first checkpoint (after "
                     f"{args.segment_frames:,} frames); nothing was saved: run the command "
                     f"again")
-    else:
+    elif args.command in ("train", "sweep"):
         line = (f"stopped by {name}; nothing was saved (a `train` run with --segment-frames "
                 f"K --out DIR checkpoints every K frames and can resume)")
+    else:
+        line = f"stopped by {name}"
     sys.stdout.flush()
     print(f"purejaxdqn: {line}", file=sys.stderr, flush=True)
     os._exit(128 + signum)

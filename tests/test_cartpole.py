@@ -1,8 +1,11 @@
 """CartPole-v1 with the default (tutorial) config learns well above a random policy."""
 
 import numpy as np
+import pytest
 
 from purejaxdqn import Config, train_seeds
+
+pytestmark = pytest.mark.slow  # learning quality
 
 RANDOM_POLICY_RETURN = 22.0
 

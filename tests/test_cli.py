@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+pytestmark = pytest.mark.slow  # subprocesses
+
 
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "purejaxdqn.cli", *args],

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # subprocesses
+
 SMALL = ["--num-seeds", "2", "--num-frames", "1600", "--eval-every", "400",
          "--warmup-steps", "100", "--buffer-size", "1000", "--batch-size", "32",
          "--hidden-sizes", "16"]

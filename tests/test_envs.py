@@ -77,6 +77,7 @@ def test_other_environments_train(env_name, num_actions):
     assert np.isfinite(result.metrics["loss"]).all()
 
 
+@pytest.mark.slow
 def test_gymnax_comes_without_importing_seaborn_until_it_is_used():
     """gymnax's Pong and Bandit modules import seaborn (and scipy) for rendering only;
     purejaxdqn defers it, and seaborn still works once a user reaches for it."""

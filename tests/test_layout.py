@@ -69,6 +69,7 @@ def test_bad_device_counts_are_one_line_before_jax_starts(capsys):
                            "(CPU devices), got 'many'\n")
 
 
+@pytest.mark.slow
 def test_the_default_uses_every_core_and_a_layout_gives_the_same_bits(tmp_path):
     runs = []
     for name in ("a", "b"):
@@ -110,6 +111,7 @@ print(jax.device_count(), len(ours), *ours, sep="|")
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("when", ["first", "late"])
 def test_the_library_splits_when_it_starts_jax_and_warns_once_when_it_cannot(when):
     done = subprocess.run([sys.executable, "-c", LIBRARY, when], capture_output=True,
@@ -173,6 +175,7 @@ def saved_rows(path, name: str) -> np.ndarray:
         return np.concatenate([data[f"{name}@{s}"] for s in starts])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("before, after", [("1", "2"), ("2", "1")])
 def test_a_checkpoint_resumes_on_another_device_count(tmp_path, before, after):
     out = tmp_path / "run"
@@ -209,6 +212,7 @@ def test_a_checkpoint_resumes_on_another_device_count(tmp_path, before, after):
     assert np.load(out / "metrics.npz")["eval_return"].shape == (3, 40)
 
 
+@pytest.mark.slow
 def test_sigint_after_a_checkpoint_says_how_to_resume(tmp_path):
     out = tmp_path / "run"
     args = ["train", *SMALL, "--num-frames", "40000", "--eval-every", "1000",
@@ -227,6 +231,7 @@ def test_sigint_after_a_checkpoint_says_how_to_resume(tmp_path):
     read_meta(checkpoint)  # whole: its CRCs hold
 
 
+@pytest.mark.slow
 def test_sigterm_without_checkpoints_says_nothing_was_saved(tmp_path):
     args = ["train", *SMALL, "--num-frames", "400000", "--eval-every", "0", "--num-seeds",
             "2"]

@@ -15,6 +15,8 @@ import pytest
 
 from tests.test_sharding import SCRIPT
 
+pytestmark = pytest.mark.slow  # processes
+
 TIMEOUT_S = 600
 
 # The library from a user's script: imports first, then initialize, as the README shows.

@@ -24,6 +24,7 @@ SMALL = Config(num_frames=2_000, batch_size=32, buffer_size=1_000, warmup_steps=
     (False, True, 1.0 / (1.0 - GAMMA)),   # time limit: bootstrap from the final obs
     (True, True, 1.0),                    # termination: no bootstrap
 ])
+@pytest.mark.slow
 def test_probe_q_values(terminate, bootstrap, expected, n_step, num_envs, train_every):
     q = learned_q(OneStepProbe(terminate), bootstrap_on_truncation=bootstrap, n_step=n_step,
                   num_envs=num_envs, train_every=train_every)

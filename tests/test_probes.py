@@ -7,6 +7,8 @@ import pytest
 from purejaxdqn import Config, make_q_network, make_train
 from tests.probe_envs import OneStepProbe
 
+pytestmark = pytest.mark.slow  # learning quality
+
 GAMMA = 0.9
 PROBE = dict(num_frames=3_000, batch_size=32, buffer_size=1_000, warmup_steps=100,
              gamma=GAMMA, tau=0.1, learning_rate=3e-3, hidden_sizes=(16,), eval_every=0,

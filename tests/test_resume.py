@@ -71,6 +71,7 @@ def kill_after_checkpoints(out, count: int, flags=FLAGS) -> None:
             process.wait()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flags", [FLAGS, MINATAR_FLAGS], ids=["cartpole", "minatar-no-eval"])
 def test_killed_and_resumed_run_is_bitwise_identical(tmp_path, flags):
     whole = train(tmp_path / "whole", flags=flags)
@@ -98,6 +99,7 @@ def test_killed_and_resumed_run_is_bitwise_identical(tmp_path, flags):
     assert summary["frames_per_second"] == pytest.approx(2 * 1600 / summary["total_run_s"])
 
 
+@pytest.mark.slow
 def test_resume_refuses_another_runs_checkpoint(tmp_path):
     kill_after_checkpoints(tmp_path, 1)
     done = subprocess.run([sys.executable, "-m", "purejaxdqn.cli", "train", *FLAGS,
@@ -154,6 +156,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
                                   jax.random.key_data(state["key"]))
 
 
+@pytest.mark.slow
 def test_resume_refuses_another_process_count(tmp_path):
     from purejaxdqn import runner
 

@@ -45,6 +45,7 @@ def test_bad_grid_is_refused(grid, message):
     assert message in str(error.value)
 
 
+@pytest.mark.slow
 def test_sweep_cli_ranks_settings_and_writes_files(tmp_path):
     out = tmp_path / "sweep"
     flags = ["--num-frames", "1000", "--warmup-steps", "200", "--eval-every", "500",

@@ -6,6 +6,8 @@ import pytest
 
 from purejaxdqn import Config, train_seeds
 
+pytestmark = pytest.mark.slow  # learning quality
+
 SHORT = dict(num_frames=12_000, eval_every=0, eps_decay_frames=6_000, learning_rate=1e-3,
              final_eval_episodes=5)
 
