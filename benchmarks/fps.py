@@ -32,7 +32,16 @@ import numpy as np
 
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from purejaxdqn import Config, layout, make_train, make_trainer
+from purejaxdqn import Config, make_train, make_trainer
+
+try:
+    from purejaxdqn import layout
+    from purejaxdqn.distributed import over_seeds
+except ImportError:  # a baseline checkout from before the CPU split (gpu.py --baseline)
+    layout = None
+
+    def over_seeds(fn, in_axes, mesh=None):
+        return jax.vmap(fn, in_axes)
 from purejaxdqn.envs import resolve_env
 
 RESULTS = Path(__file__).parent / "results"
@@ -105,7 +114,8 @@ def split_keys(num_seeds: int):
     """`num_seeds` of `jax.random.key(0)`'s keys, split over the devices as the library
     splits seeds: over the fewest of them that give the fewest seeds each, padded to a
     multiple of that count (padding seeds run, and count against the frames/s)."""
-    devices = layout.best_device_count(num_seeds, jax.device_count())
+    devices = (layout.best_device_count(num_seeds, jax.device_count()) if layout
+               else jax.device_count())
     keys = jax.random.split(jax.random.key(0), -(-num_seeds // devices) * devices)
     mesh = Mesh(np.array(jax.devices()[:devices]), ("seeds",))
     return jax.device_put(keys, NamedSharding(mesh, PartitionSpec("seeds")))
@@ -116,11 +126,15 @@ def time_program(fn, num_seeds: int, repeats: int, keys=None,
     """Compile ahead of time (with XLA's `compiler_options`, if given), then run `repeats`
     times; median run time. `compile_s` is the whole compile, of which `trace_s` and
     `lower_s` are the tracing to a jaxpr and its lowering to StableHLO (the rest is
-    XLA's). `keys` default to `split_keys(num_seeds)` (one device where JAX has one); a
+    XLA's). The seeds run as the library runs them (`distributed.over_seeds`: one after
+    another on each CPU device, vmapped on a GPU). `keys` default to
+    `split_keys(num_seeds)` (one device where JAX has one); a
     program whose memory estimate exceeds `max_bytes` is compiled but not run (its `run_s`
     is None). The result's `devices` is how many devices the keys were split over."""
     keys = split_keys(num_seeds) if keys is None else keys
-    program = jax.jit(jax.vmap(fn))
+    mesh = getattr(keys.sharding, "mesh", None) or Mesh(
+        np.array(list(keys.sharding.device_set)), ("seeds",))
+    program = jax.jit(over_seeds(fn, (0,), mesh))
     start = time.perf_counter()
     traced = program.trace(keys)
     traced_at = time.perf_counter()

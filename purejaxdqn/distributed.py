@@ -65,6 +65,35 @@ def seed_keys(seed: int, num_seeds: int):
     return keys, drop_padding
 
 
+def maps_seeds() -> bool:
+    """Whether `over_seeds` runs each device's seeds one after another (on a CPU)."""
+    return jax.default_backend() == "cpu"
+
+
+def over_seeds(fn, in_axes: tuple, mesh: Mesh | None = None):
+    """`fn` over the leading (seed) axis of the arguments whose `in_axes` entry is 0 (None:
+    shared by every seed), for jit, with the seeds split over `mesh`'s "seeds" axis
+    (default: `seed_sharding()`'s, every device).
+
+    On a CPU each device runs its seeds one after another with the one-seed program
+    (`lax.map` inside `shard_map`), so that seed i gives the same bits alone, among many,
+    on any number of devices; on this CPU that is also faster than batching from 64 seeds
+    on (benchmarks/seed_batching.py). Elsewhere `vmap` batches them, as GPUs want."""
+    if not maps_seeds():
+        return jax.vmap(fn, in_axes)
+    specs = tuple(PartitionSpec("seeds") if axis == 0 else PartitionSpec() for axis in in_axes)
+
+    def per_device(*args):
+        def one(seeded):
+            given = iter(seeded)
+            return fn(*(next(given) if axis == 0 else arg for arg, axis in zip(args, in_axes)))
+
+        return jax.lax.map(one, tuple(arg for arg, axis in zip(args, in_axes) if axis == 0))
+
+    return jax.shard_map(per_device, mesh=mesh or seed_sharding().mesh, in_specs=specs,
+                         out_specs=PartitionSpec("seeds"), check_vma=False)
+
+
 class LostProcess(RuntimeError):
     """Another process died or cannot be reached during a step that needs every process."""
 

@@ -49,8 +49,8 @@ def best_device_count(num_seeds: int, cores: int) -> int:
 def requested_count(num_seeds: int | None = None, processes: int = 1) -> int:
     """The CPU devices per process a run of `num_seeds` seeds asks for: PUREJAXDQN_CPU_DEVICES
     if set, else `best_device_count` of this process's share of the seeds on its cores."""
-    setting = os.environ.get(ENV_VAR)
-    if setting is not None:
+    setting = os.environ.get(ENV_VAR, "")
+    if setting.strip():
         return parse_count(setting, ENV_VAR)
     if not isinstance(num_seeds, int) or num_seeds <= 0:
         return cpu_cores()

@@ -1,9 +1,9 @@
 """Long runs that survive interruption: the training scan in segments of whole reports,
 with the full `TrainState` checkpointed after each segment.
 
-The segment program (`Trainer.run_reports` over `segment_reports` reports, vmapped over
-seeds) is compiled once and called repeatedly, so a run resumed from a checkpoint takes
-exactly the steps the uninterrupted run takes, bit for bit.
+The segment program (`Trainer.run_reports` over `segment_reports` reports, over the seeds
+as `distributed.over_seeds` runs them) is compiled once and called repeatedly, so a run
+resumed from a checkpoint takes exactly the steps the uninterrupted run takes, bit for bit.
 
 Checkpoints are plain `.npz`, one file per process holding that process's seeds (the
 shards of the state's leaves and of the metrics so far), named after the report the run
@@ -30,7 +30,7 @@ import numpy as np
 
 from purejaxdqn import layout
 from purejaxdqn.config import Config
-from purejaxdqn.distributed import barrier, seed_keys, seed_sharding
+from purejaxdqn.distributed import barrier, over_seeds, seed_keys, seed_sharding
 from purejaxdqn.train import TrainResult, make_trainer
 
 
@@ -290,7 +290,7 @@ def train_resumable(config: Config, num_seeds: int, out: Path, segment_frames: i
     trainer = make_trainer(config, report_every=None if config.eval_every else report_every)
     hparams = config.hyperparams()
     sharding = seed_sharding()
-    init = jax.jit(jax.vmap(trainer.init, in_axes=(0, None)), out_shardings=sharding)
+    init = jax.jit(over_seeds(trainer.init, (0, None)), out_shardings=sharding)
     append = jax.jit(lambda a, b: jnp.concatenate([a, b], axis=1), out_shardings=sharding)
     keys, drop_padding = seed_keys(seed, num_seeds)
     state = init(keys, hparams)
@@ -298,10 +298,10 @@ def train_resumable(config: Config, num_seeds: int, out: Path, segment_frames: i
     if resume:
         state, metrics, next_report = load_checkpoint(path, state, keys.shape[0])
     record = {**meta, "layout": layout.describe(num_seeds)}
-    segment = jax.jit(jax.vmap(trainer.run_reports, in_axes=(0, None, None)),
+    segment = jax.jit(over_seeds(trainer.run_reports, (0, None, None)),
                       donate_argnums=0, out_shardings=sharding).lower(
         state, jnp.arange(segment_reports), hparams).compile()
-    final_eval = jax.jit(jax.vmap(trainer.final_eval), out_shardings=sharding).lower(
+    final_eval = jax.jit(over_seeds(trainer.final_eval, (0,)), out_shardings=sharding).lower(
         state).compile()
     directory.mkdir(parents=True, exist_ok=True)
 

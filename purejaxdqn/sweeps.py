@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from purejaxdqn.config import TRACED_FIELDS, Config, HyperParams
 from purejaxdqn import layout
-from purejaxdqn.distributed import seed_keys
+from purejaxdqn.distributed import maps_seeds, over_seeds, seed_keys
 from purejaxdqn.train import compile_and_run, make_train
 
 
@@ -50,7 +50,13 @@ def sweep(config: Config, grid: dict, num_seeds: int, seed: int = 0, env=None,
         jnp.array([s.get(f, getattr(config, f)) for s in settings], jnp.float32)
         for f in TRACED_FIELDS))
     train = make_train(config, env, env_params)
-    program = jax.jit(jax.vmap(jax.vmap(train, in_axes=(0, None)), in_axes=(None, 0)))
     keys, drop_padding = seed_keys(seed, num_seeds)
+    if maps_seeds():  # every setting of a seed one after another, as a single run does
+        per_seed = over_seeds(lambda key, h: jax.lax.map(lambda hp: train(key, hp), h),
+                              (0, None))
+        program = jax.jit(lambda k, h: jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1),
+                                                    per_seed(k, h)))
+    else:
+        program = jax.jit(jax.vmap(jax.vmap(train, in_axes=(0, None)), in_axes=(None, 0)))
     result = drop_padding(compile_and_run(program, (keys, hparams), timings), axis=1)
     return SweepResult(result.params, result.metrics, settings)

@@ -27,7 +27,7 @@ from purejaxdqn import layout, replay
 from purejaxdqn.batching import varying_with
 from purejaxdqn.replay import Transition, obs_codec
 from purejaxdqn.config import Config, HyperParams
-from purejaxdqn.distributed import seed_keys
+from purejaxdqn.distributed import over_seeds, seed_keys
 from purejaxdqn.envs import has_binary_observations, resolve_env
 from purejaxdqn.evaluation import evaluate
 from purejaxdqn.jax_backports import unroll_threefry_on_cpu
@@ -287,7 +287,8 @@ def make_train(config: Config, env=None, env_params=None):
 
 def train_seeds(config: Config, num_seeds: int, seed: int = 0, env=None, env_params=None,
                 timings: dict | None = None) -> TrainResult:
-    """Train `num_seeds` independent seeds in one jitted, vmapped program.
+    """Train `num_seeds` independent seeds in one jitted program (`distributed.over_seeds`:
+    on a CPU each device trains its seeds one after another, elsewhere they are vmapped).
 
     Seed i uses key i of `jax.random.split(jax.random.key(seed), num_seeds)`, on any
     number of devices and processes (see `distributed.seed_keys`); the result's seed axis
@@ -297,7 +298,7 @@ def train_seeds(config: Config, num_seeds: int, seed: int = 0, env=None, env_par
     """
     layout.split_for(num_seeds)
     keys, drop_padding = seed_keys(seed, num_seeds)
-    train = jax.jit(jax.vmap(make_train(config, env, env_params)))
+    train = jax.jit(over_seeds(make_train(config, env, env_params), (0,)))
     return drop_padding(compile_and_run(train, (keys,), timings))
 
 
