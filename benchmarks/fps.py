@@ -181,6 +181,16 @@ def machine_name() -> str:
     return device.device_kind.lower().replace(" ", "-")
 
 
+def write_table(name: str, lines: list[str], tag: str = "") -> Path:
+    """Print a results table (`lines` but the first, the command that made it) and write it
+    whole to benchmarks/results/<name>-<machine><tag>.md."""
+    print("\n".join(lines[1:]))
+    path = RESULTS / f"{name}-{machine_name()}{tag}.md"
+    path.write_text("\n".join(lines) + "\n")
+    print(f"wrote {path}")
+    return path
+
+
 def plot(path: Path, rows: list[dict], title: str) -> None:
     import matplotlib
 

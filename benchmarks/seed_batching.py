@@ -17,12 +17,8 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 from purejaxdqn import layout
-
-RESULTS = Path(__file__).parent / "results"
-
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -94,10 +90,7 @@ def main():
                 f"{'yes' if same['map'] else 'no'} |")
         lines.append(line)
         print(line, flush=True)
-    print("\n".join(lines[1:]))
-    path = RESULTS / f"seed-batching-{fps.machine_name()}.md"
-    path.write_text("\n".join(lines) + "\n")
-    print(f"wrote {path}")
+    fps.write_table("seed-batching", lines)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from fps import machine_name
+from fps import write_table
 
 SOLVED = 475.0
-RESULTS = Path(__file__).parent / "results"
 
 
 def run(contestant: dict, num_seeds: int, seed: int, out: Path, cache: Path | None) -> dict:
@@ -101,10 +100,7 @@ def main():
             f"({compile_s:.1f} + {run_s:.1f}) | {r['iqm']:.1f} [{r['iqm_ci'][0]:.1f}, "
             f"{r['iqm_ci'][1]:.1f}] | {r['mean']:.1f} | {'yes' if r['iqm'] >= SOLVED else 'no'}"
             f" | {wall / base:.2f} |")
-    print("\n".join(lines[1:]))
-    path = RESULTS / f"time-to-solve-{machine_name()}.md"
-    path.write_text("\n".join(lines) + "\n")
-    print(f"wrote {path}")
+    write_table("time-to-solve", lines)
 
 
 if __name__ == "__main__":

@@ -41,9 +41,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fps import machine_name
+from fps import write_table
 
-RESULTS = Path(__file__).parent / "results"
 
 OURS = """
 import json, sys
@@ -154,11 +153,8 @@ def write(args, contestants: dict, rows: list) -> None:
             + f" | {fps[ours] / fps[peer]:.2f} | "
             f"{fps[ours] / fps['PureJaxRL (split like ours)']:.2f} | "
             f"{fps[ours] / fps['ceiling (split like ours)']:.0%} |")
-    print("\n".join(lines[1:]))
-    stem = RESULTS / f"vs-purejaxrl-{machine_name()}{args.tag}"
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    stem.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
-    print(f"wrote {stem}.md and .json")
+    path = write_table("vs-purejaxrl", lines, args.tag)
+    path.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
 
 
 if __name__ == "__main__":
