@@ -90,6 +90,7 @@ def over_seeds(fn, in_axes: tuple, mesh: Mesh | None = None):
 
         return jax.lax.map(one, tuple(arg for arg, axis in zip(args, in_axes) if axis == 0))
 
+    per_device.__name__ = getattr(fn, "__name__", "per_device")  # the program's name: jit(train)
     return jax.shard_map(per_device, mesh=mesh or seed_sharding().mesh, in_specs=specs,
                          out_specs=PartitionSpec("seeds"), check_vma=False)
 
