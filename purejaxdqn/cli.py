@@ -417,9 +417,10 @@ def _end_interrupted(args, signum: int) -> None:
 
     name = signal.Signals(signum).name
     if args.command == "train" and getattr(args, "segment_frames", None) and args.out:
+        from purejaxdqn.layout import process_position
         from purejaxdqn.runner import CHECKPOINT_PATTERN, own_checkpoints, read_meta
 
-        process, processes = _process_position()
+        process, processes = process_position()
         held = own_checkpoints(args.out, process, processes)
         if held:
             report = int(CHECKPOINT_PATTERN.fullmatch(held[-1].name).group(1))
@@ -446,16 +447,6 @@ def _end_interrupted(args, signum: int) -> None:
     sys.stdout.flush()
     print(f"purejaxdqn: {line}", file=sys.stderr, flush=True)
     os._exit(128 + signum)
-
-
-def _process_position() -> tuple[int, int]:
-    try:
-        from jax._src import distributed
-
-        return (distributed.global_state.process_id or 0,
-                distributed.global_state.num_processes or 1)
-    except ImportError:
-        return 0, 1
 
 
 def main(argv=None) -> int:

@@ -15,7 +15,7 @@ from purejaxdqn.config import Config
 from purejaxdqn.distributed import gather, is_main_process, mean
 from purejaxdqn.runs import evaluate_run, load_metrics, write_curves_csv, write_tensorboard
 from purejaxdqn.stats import summarize
-from purejaxdqn.sweeps import sweep
+from purejaxdqn.sweeps import grid_settings, sweep
 from purejaxdqn.train import report_frames, train_seeds
 
 
@@ -137,7 +137,7 @@ def run_sweep(args, config: Config) -> int:
     grid = dict(args.grid)
     timings = {}
     if is_main_process():
-        settings = int(np.prod([len(values) for values in grid.values()]))
+        settings = len(grid_settings(config, grid))
         print(f"sweeping {settings} settings x {layout.summary_line(args.num_seeds)}",
               flush=True)
     result = sweep(config, grid, args.num_seeds, args.seed, timings=timings)

@@ -57,11 +57,16 @@ def requested_count(num_seeds: int | None = None, processes: int = 1) -> int:
     return best_device_count(-(-num_seeds // max(processes, 1)), cpu_cores())
 
 
-def process_count() -> int:
-    """The processes of the run (jax.distributed's count), without starting JAX's backend."""
+def process_position() -> tuple[int, int]:
+    """(this process's index, the processes of the run), as jax.distributed knows them,
+    without starting JAX's backend."""
     from jax._src import distributed
 
-    return distributed.global_state.num_processes or 1
+    return distributed.global_state.process_id or 0, distributed.global_state.num_processes or 1
+
+
+def process_count() -> int:
+    return process_position()[1]
 
 
 def backend_started() -> bool:
