@@ -1,35 +1,31 @@
 """Aggregates across seeds as RL papers report them: mean, median and interquartile mean,
-each with a percentile-bootstrap 95% confidence interval (numpy, as in rliable)."""
+each with a percentile-bootstrap 95% confidence interval (scipy.stats, as rliable does)."""
 
 import numpy as np
+from scipy import stats
 
 
-def iqm(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Interquartile mean: the mean of the middle 50% (scipy's trim_mean at 0.25)."""
-    x = np.sort(np.asarray(x, np.float64), axis=axis)
-    n = x.shape[axis]
-    cut = int(0.25 * n)
-    return np.take(x, np.arange(cut, n - cut), axis=axis).mean(axis=axis)
+def iqm(x, axis: int = -1) -> np.ndarray:
+    """Interquartile mean: the mean of the middle 50% (`trim_mean` cutting 25% each end)."""
+    return stats.trim_mean(np.asarray(x, np.float64), 0.25, axis=axis)
 
 
-STATISTICS = {"mean": lambda x, axis=-1: np.mean(x, axis=axis),
-              "median": lambda x, axis=-1: np.median(x, axis=axis),
-              "iqm": iqm}
+STATISTICS = {"mean": np.mean, "median": np.median, "iqm": iqm}
 
 
-def bootstrap_ci(x, statistic=STATISTICS["mean"], num_resamples: int = 2_000,
+def bootstrap_ci(x, statistic=np.mean, num_resamples: int = 2_000,
                  confidence: float = 0.95, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile-bootstrap confidence interval of `statistic` over the last axis of `x`.
-
-    Leading axes (e.g. evaluation points) are kept: the result has their shape.
-    """
+    """Percentile-bootstrap confidence interval of `statistic(x, axis)` over the last axis
+    of `x` (the seeds); leading axes (e.g. evaluation points) are kept. One seed has no
+    spread to resample: its interval is the value itself."""
     x = np.asarray(x, np.float64)
-    n = x.shape[-1]
-    rng = np.random.default_rng(seed)
-    resampled = np.take(x, rng.integers(0, n, size=(num_resamples, n)), axis=-1)
-    values = statistic(resampled, axis=-1)  # (*leading, num_resamples)
-    tail = (1.0 - confidence) / 2 * 100
-    return np.percentile(values, tail, axis=-1), np.percentile(values, 100 - tail, axis=-1)
+    if x.shape[-1] < 2:
+        value = statistic(x, axis=-1)
+        return value, value
+    interval = stats.bootstrap((x,), statistic, n_resamples=num_resamples,
+                               confidence_level=confidence, method="percentile",
+                               rng=np.random.default_rng(seed), axis=-1).confidence_interval
+    return interval.low, interval.high
 
 
 def summarize(x) -> dict:
@@ -38,6 +34,6 @@ def summarize(x) -> dict:
     summary = {}
     for name, statistic in STATISTICS.items():
         low, high = bootstrap_ci(x, statistic)
-        summary[name] = {"value": float(statistic(x)), "ci_low": float(low),
+        summary[name] = {"value": float(statistic(x, axis=-1)), "ci_low": float(low),
                          "ci_high": float(high)}
     return summary
