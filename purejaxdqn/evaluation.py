@@ -9,30 +9,43 @@ import jax.numpy as jnp
 from purejaxdqn.batching import varying_with
 
 
+def play_episode(key, policy: Callable, env, env_params):
+    """One episode of `policy(key, obs) -> action`, run for `max_steps_in_episode` steps:
+    (undiscounted return, trace). Rewards after the episode's first termination or
+    truncation are masked out of the return; the trace holds, per step, the environment
+    state and observation acted on, the reward, and whether the episode had already ended
+    (under jit, an unused trace costs nothing)."""
+    reset_key, step_key = jax.random.split(key)
+    obs, env_state = env.reset(reset_key, env_params)
+
+    def step(carry, key):
+        obs, env_state, done, total = carry
+        action = policy(jax.random.fold_in(key, 1), obs)
+        next_obs, next_state, reward, terminated, truncated, _ = env.step(
+            key, env_state, action, env_params)
+        total = total + jnp.where(done, 0.0, reward)
+        return ((next_obs, next_state, done | terminated | truncated, total),
+                (env_state, obs, reward, done))
+
+    keys = jax.random.split(step_key, env_params.max_steps_in_episode)
+    init = varying_with(key, (obs, env_state, jnp.bool_(False), jnp.float32(0.0)))
+    (_, _, _, total), trace = jax.lax.scan(step, init, keys)
+    return total, trace
+
+
 def episode_returns(key, policy: Callable, env, env_params, num_episodes: int) -> chex.Array:
-    """Undiscounted returns, shape (num_episodes,), of `policy(key, obs) -> action`.
+    """Undiscounted returns, shape (num_episodes,), of `policy(key, obs) -> action`: the
+    episodes run side by side (see `play_episode`)."""
+    return jax.vmap(lambda k: play_episode(k, policy, env, env_params)[0])(
+        jax.random.split(key, num_episodes))
 
-    The episodes run side by side for `max_steps_in_episode` steps; rewards after an
-    episode's first termination or truncation are masked out.
-    """
-    def episode_return(key):
-        reset_key, step_key = jax.random.split(key)
-        obs, env_state = env.reset(reset_key, env_params)
 
-        def step(carry, key):
-            obs, env_state, done, total = carry
-            action = policy(jax.random.fold_in(key, 1), obs)
-            obs, env_state, reward, terminated, truncated, _ = env.step(
-                key, env_state, action, env_params)
-            total = total + jnp.where(done, 0.0, reward)
-            return (obs, env_state, done | terminated | truncated, total), None
+def greedy_policy(network, params) -> Callable:
+    """The policy (key, obs) -> action that takes the action of highest Q-value."""
+    def greedy(_, obs):
+        return jnp.argmax(network.apply(params, obs), axis=-1)
 
-        keys = jax.random.split(step_key, env_params.max_steps_in_episode)
-        init = varying_with(key, (obs, env_state, jnp.bool_(False), jnp.float32(0.0)))
-        (_, _, _, total), _ = jax.lax.scan(step, init, keys)
-        return total
-
-    return jax.vmap(episode_return)(jax.random.split(key, num_episodes))
+    return greedy
 
 
 def evaluate(key, params, network, env, env_params,
@@ -43,9 +56,7 @@ def evaluate(key, params, network, env, env_params,
     each count n, the mean of the first n episodes: one compiled evaluation serves them
     all, and each mean is bit for bit what an evaluation of n episodes alone gives
     (episode i's key does not depend on the count: a split is a prefix of a longer one)."""
-    def greedy(_, obs):
-        return jnp.argmax(network.apply(params, obs), axis=-1)
-
+    greedy = greedy_policy(network, params)
     if isinstance(num_episodes, int):
         return jnp.mean(episode_returns(key, greedy, env, env_params, num_episodes))
     returns = episode_returns(key, greedy, env, env_params, max(num_episodes))

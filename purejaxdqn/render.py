@@ -6,7 +6,6 @@ observations (MinAtar) are drawn from the observation, one colour per channel.
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import matplotlib
 import numpy as np
 
@@ -16,25 +15,15 @@ from matplotlib import animation, patches  # noqa: E402
 
 from purejaxdqn.agent import make_q_network
 from purejaxdqn.envs import resolve_env
+from purejaxdqn.evaluation import greedy_policy, play_episode
 from purejaxdqn.runs import load_config, load_params
 
 
 def greedy_episode(env, env_params, network, params, key):
     """(env states, observations, rewards) of one greedy episode, up to its end."""
-    reset_key, step_key = jax.random.split(key)
-    obs, state = env.reset(reset_key, env_params)
-
-    def step(carry, key):
-        obs, state, done = carry
-        action = jnp.argmax(network.apply(params, obs))
-        next_obs, next_state, reward, terminated, truncated, _ = env.step(
-            key, state, action, env_params)
-        return (next_obs, next_state, done | terminated | truncated), (state, obs, reward, done)
-
-    keys = jax.random.split(step_key, env_params.max_steps_in_episode)
-    _, (states, observations, rewards, done_before) = jax.jit(
-        lambda: jax.lax.scan(step, (obs, state, jnp.bool_(False)), keys))()
-    length = int(np.argmax(np.asarray(done_before))) or len(keys)  # steps before the end
+    _, (states, observations, rewards, done_before) = jax.jit(lambda: play_episode(
+        key, greedy_policy(network, params), env, env_params))()
+    length = int(np.argmax(np.asarray(done_before))) or len(rewards)  # steps before the end
     return (jax.tree.map(lambda x: np.asarray(x[:length]), states),
             np.asarray(observations[:length]), np.asarray(rewards[:length]))
 
