@@ -15,7 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxdqn import Config, make_trainer
-from purejaxdqn.runner import checkpoint_name, save_checkpoint, segment_plan
+from purejaxdqn.checkpoints import checkpoint_name, save_checkpoint
+from purejaxdqn.runner import segment_plan
 
 
 def main():

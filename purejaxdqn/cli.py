@@ -15,50 +15,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from purejaxdqn.config import PRESETS, TRACED_FIELDS, Config
-
-FIELD_HELP = {
-    "num_frames": "environment frames per seed",
-    "batch_size": "transitions per learning step",
-    "buffer_size": "replay capacity (oldest transitions are overwritten)",
-    "warmup_steps": "frames collected before the first learning step",
-    "train_every": "frames between learning steps",
-    "num_envs": "environments stepped side by side per seed (one batched forward pass); "
-                "frames count all of them",
-    "act_unroll": "acting steps per iteration of a block's acting loop: fewer loop "
-                  "iterations (faster on a GPU at few seeds), longer compile; same results",
-    "gamma": "discount factor",
-    "tau": "soft target update rate",
-    "learning_rate": "Adam learning rate",
-    "max_grad_norm": "global-norm gradient clipping",
-    "eps_start": "initial exploration epsilon",
-    "eps_end": "final exploration epsilon",
-    "eps_decay_frames": "frames over which epsilon decays linearly",
-    "hidden_sizes": "MLP hidden layer sizes, comma-separated (e.g. 128,128)",
-    "eval_every": "frames between greedy evaluations (0: only the final one)",
-    "eval_episodes": "episodes per periodic greedy evaluation",
-    "final_eval_episodes": "episodes in the final greedy evaluation",
-    "env_name": "gymnax environment id",
-    "bootstrap_on_truncation": "bootstrap from the final observation at time limits",
-    "double_q": "double Q-learning (online network selects, target evaluates)",
-    "dueling": "dueling network head",
-    "loss": "TD loss: huber or mse",
-    "target_update_period": "0: soft target update by tau; K: copy every K learning steps",
-    "network": "mlp; cnn (a 3x3 convolution first, for image observations); cnn_pool (its "
-               "features max-pooled over the grid, translation invariant)",
-    "conv_channels": "filters of the 3x3 convolution (cnn, cnn_pool)",
-    "prioritized": "prioritised replay with importance-sampling weights",
-    "noisy": "noisy networks explore (epsilon is then 0); evaluation uses the mean weights",
-    "noisy_sigma0": "noisy networks: initial noise scale",
-    "n_step": "n-step returns (1: one-step Q-learning)",
-    "priority_exponent": "prioritised replay: alpha, the priority exponent",
-    "importance_beta_start": "prioritised replay: beta at frame 0, annealed to 1",
-    "distributional": "C51: learn a categorical return distribution (rlax) instead of Q",
-    "num_atoms": "C51: atoms of the return distribution",
-    "v_min": "C51: lowest return of the support",
-    "v_max": "C51: highest return of the support",
-}
-
+from purejaxdqn.config import PRESETS, TRACED_FIELDS, Config, field_docs
 
 def _sizes(text: str) -> tuple[int, ...]:
     try:
@@ -68,13 +25,17 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per `Config` field, e.g. --learning-rate, with its default shown."""
+    """One flag per `Config` field, e.g. --learning-rate, its help the field's docstring,
+    with its default shown."""
+    docs = field_docs()
     for field in dataclasses.fields(Config):
         flag = "--" + field.name.replace("_", "-")
         # Unset flags stay absent, so that a --preset's values are not overridden.
         default = ",".join(map(str, field.default)) if field.name == "hidden_sizes" else field.default
         kwargs = dict(dest=field.name, default=argparse.SUPPRESS,
-                      help=f"{FIELD_HELP[field.name]} (default: {default})")
+                      help=f"{docs[field.name].replace('%', '%%')}"
+                           f"{' Traced: sweepable.' if field.name in TRACED_FIELDS else ''}"
+                           f" (default: {default})")
         if field.type is bool or field.type == "bool":
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
         elif field.name == "hidden_sizes":
@@ -244,10 +205,11 @@ def split_cpu(args) -> None:
 
     num_seeds = args.num_seeds
     if getattr(args, "resume", False) and args.out is not None:
-        from purejaxdqn.runner import saved_num_seeds
+        from purejaxdqn.checkpoints import saved_num_seeds
 
         num_seeds = saved_num_seeds(args.out)
-    layout.use_cpu_devices(args.cpu_devices, num_seeds or 16, layout.process_count())
+    layout.use_cpu_devices(args.cpu_devices, num_seeds or DEFAULT_NUM_SEEDS,
+                           layout.process_count())
 
 
 def use_compile_cache(args) -> None:
@@ -303,56 +265,93 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def resume_from_checkpoint(args) -> Config:
-    """The run's config and counts from the checkpoint in --out; a flag given on the
-    command line must agree with it. Sets args.num_seeds, seed, segment_frames."""
-    from purejaxdqn.runner import find_checkpoint
+DEFAULT_NUM_SEEDS, DEFAULT_SEED = 16, 0
 
-    if not args.out.is_dir():
-        raise ValueError(f"--resume: no checkpoint in {args.out} (not a directory)")
+
+@dataclasses.dataclass(frozen=True)
+class TrainPlan:
+    """`purejaxdqn train` once its inputs are checked: what `commands.run_train` does."""
+
+    config: Config
+    num_seeds: int
+    seed: int
+    out: Path | None = None
+    segment_frames: int | None = None  # None: one program, no checkpoints
+    report_every: int | None = None    # frames per report of a segmented run
+    resume: bool = False
+    resumed_at_frame: int = 0
+    csv: bool = False
+    tensorboard: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepPlan:
+    """`purejaxdqn sweep` once its inputs are checked: what `commands.run_sweep` does."""
+
+    config: Config
+    grid: dict
+    num_seeds: int
+    seed: int
+    out: Path | None = None
+
+
+def _given_fields(args) -> dict:
+    """The `Config` fields given on the command line (a --preset's fields included)."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
              if hasattr(args, f.name)}
     if args.preset:  # a preset fixes every field
         given = dataclasses.asdict(Config.preset(args.preset, **given))
-    _, saved = find_checkpoint(args.out)
-    config = Config(**saved["config"])
-    wanted = {**{name: given[name] for name in given},
+    return given
+
+
+def resume_plan(args) -> TrainPlan:
+    """The run's plan from the checkpoint in --out; a flag given on the command line must
+    agree with it."""
+    from purejaxdqn import checkpoints
+    from purejaxdqn.runner import segment_plan
+
+    if not args.out.is_dir():
+        raise ValueError(f"--resume: no checkpoint in {args.out} (not a directory)")
+    _, saved = checkpoints.find_checkpoint(args.out)
+    wanted = {**_given_fields(args),
               **{name: getattr(args, name) for name in ("num_seeds", "seed", "segment_frames")
                  if getattr(args, name) is not None}}
-    have = {**dataclasses.asdict(config), **{k: saved[k] for k in
-                                             ("num_seeds", "seed", "segment_frames")}}
-    conflicts = [f"{_flag(name)} {_show(value)} differs from the checkpoint's {_show(have[name])}"
-                 for name, value in wanted.items() if _show(value) != _show(have[name])]
+    conflicts = checkpoints.differences(checkpoints.run_description(saved), wanted, _flag)
     if conflicts:
         raise ValueError("; ".join(conflicts) + f" (in {args.out}); drop those flags to "
                          "resume the run as it was started")
-    args.num_seeds, args.seed = saved["num_seeds"], saved["seed"]
-    args.segment_frames = saved["segment_frames"]
-    args.resumed_next_report = saved["next_report"]
-    return config
+    config = Config(**saved["config"])
+    report_every, _ = segment_plan(config, saved["segment_frames"])
+    return TrainPlan(config, saved["num_seeds"], saved["seed"], args.out,
+                     saved["segment_frames"], report_every, resume=True,
+                     resumed_at_frame=saved["next_report"] * report_every, csv=args.csv,
+                     tensorboard=args.tensorboard)
 
 
-def _show(value) -> str:
-    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
-
-
-def check_train(args) -> Config | None:
-    """The config of `purejaxdqn train`, every input and output checked; None when
-    --resume finds the run already finished."""
+def check_train(args) -> TrainPlan | None:
+    """The plan of `purejaxdqn train`, every input and output checked; None when --resume
+    finds the run already finished."""
     from purejaxdqn.distributed import check_num_seeds, is_main_process
     from purejaxdqn.envs import resolve_env
 
     if args.resume:
         if args.out is None:
             raise ValueError("--resume needs --out DIR, the directory of the run")
-        config = resume_from_checkpoint(args)
+        plan = resume_plan(args)
     else:
+        report_every = None
         config = config_from_args(args)
-        args.num_seeds = 16 if args.num_seeds is None else args.num_seeds
-        args.seed = 0 if args.seed is None else args.seed
-        args.resumed_next_report = 0
-    check_num_seeds(args.num_seeds)
-    resolve_env(config.env_name)
+        if args.segment_frames is not None:
+            from purejaxdqn.runner import segment_plan
+
+            if args.out is None:
+                raise ValueError("--segment-frames needs --out DIR for its checkpoints")
+            report_every, _ = segment_plan(config, args.segment_frames)
+        plan = TrainPlan(config, _or(args.num_seeds, DEFAULT_NUM_SEEDS),
+                         _or(args.seed, DEFAULT_SEED), args.out, args.segment_frames,
+                         report_every, csv=args.csv, tensorboard=args.tensorboard)
+    check_num_seeds(plan.num_seeds)
+    resolve_env(plan.config.env_name)
     if args.tensorboard:
         if args.out is None:
             raise ValueError("--tensorboard needs --out DIR")
@@ -361,41 +360,38 @@ def check_train(args) -> Config | None:
         except ImportError:
             raise ValueError("--tensorboard needs tensorboardX: "
                              "pip install 'purejaxdqn[tensorboard]'") from None
-    args.report_every = None
-    if args.segment_frames is not None:
-        from purejaxdqn.runner import segment_plan
-
-        if args.out is None:
-            raise ValueError("--segment-frames needs --out DIR for its checkpoints")
-        args.report_every, _ = segment_plan(config, args.segment_frames)
-    args.resumed_at_frame = args.resumed_next_report * (args.report_every or 0)
-    if args.resume:
-        if args.resumed_at_frame == config.num_frames and (args.out / "summary.json").exists():
-            summary = json.loads((args.out / "summary.json").read_text())
+    if plan.resume:
+        config = plan.config
+        if plan.resumed_at_frame == config.num_frames and (plan.out / "summary.json").exists():
+            summary = json.loads((plan.out / "summary.json").read_text())
             iqm = summary["final_eval_return"]["iqm"]
-            print(f"{args.out}: this run is finished (all {config.num_frames:,} frames); "
+            print(f"{plan.out}: this run is finished (all {config.num_frames:,} frames); "
                   f"final greedy IQM {iqm['value']:.1f} [{iqm['ci_low']:.1f}, "
                   f"{iqm['ci_high']:.1f}]; nothing to resume")
             return None
-    elif args.out is not None:  # every process writes checkpoints; only process 0 results
-        prepare_out_dir(args.out, create=bool(args.segment_frames) or is_main_process())
-    return config
+    elif plan.out is not None:  # every process writes checkpoints; only process 0 results
+        prepare_out_dir(plan.out, create=bool(plan.segment_frames) or is_main_process())
+    return plan
 
 
-def check_sweep(args) -> Config:
+def check_sweep(args) -> SweepPlan:
     from purejaxdqn.distributed import check_num_seeds, is_main_process
     from purejaxdqn.envs import resolve_env
     from purejaxdqn.sweeps import grid_settings
 
-    config = config_from_args(args)
-    args.num_seeds = 16 if args.num_seeds is None else args.num_seeds
-    args.seed = 0 if args.seed is None else args.seed
-    check_num_seeds(args.num_seeds)
-    grid_settings(config, dict(args.grid))
-    resolve_env(config.env_name)
-    if args.out is not None:
-        prepare_out_dir(args.out, create=is_main_process())
-    return config
+    plan = SweepPlan(config_from_args(args), dict(args.grid),
+                     _or(args.num_seeds, DEFAULT_NUM_SEEDS), _or(args.seed, DEFAULT_SEED),
+                     args.out)
+    check_num_seeds(plan.num_seeds)
+    grid_settings(plan.config, plan.grid)
+    resolve_env(plan.config.env_name)
+    if plan.out is not None:
+        prepare_out_dir(plan.out, create=is_main_process())
+    return plan
+
+
+def _or(value, default):
+    return default if value is None else value
 
 
 class Interrupted(BaseException):
@@ -410,22 +406,26 @@ def _raise_interrupted(signum, frame):
     raise Interrupted(signum)
 
 
-def _end_interrupted(args, signum: int) -> None:
+def _end_interrupted(args, plan, signum: int) -> None:
     """One line on stderr saying what survives, then exit 128 + signal number at once
-    (without waiting for a computation still running in XLA's threads)."""
+    (without waiting for a computation still running in XLA's threads). `plan`: the
+    checked plan, None if the signal came while checking."""
     import signal
 
     name = signal.Signals(signum).name
-    if args.command == "train" and getattr(args, "segment_frames", None) and args.out:
+    segment_frames = plan.segment_frames if plan else args.segment_frames if (
+        args.command == "train") else None
+    checkpointed = args.command == "train" and args.out and (segment_frames or args.resume)
+    if checkpointed:
+        from purejaxdqn import checkpoints
         from purejaxdqn.layout import process_position
-        from purejaxdqn.runner import CHECKPOINT_PATTERN, own_checkpoints, read_meta
 
         process, processes = process_position()
-        held = own_checkpoints(args.out, process, processes)
+        held = checkpoints.own_checkpoints(args.out, process, processes)
         if held:
-            report = int(CHECKPOINT_PATTERN.fullmatch(held[-1].name).group(1))
+            report = int(checkpoints.CHECKPOINT_PATTERN.fullmatch(held[-1].name).group(1))
             try:
-                meta = read_meta(held[-1])
+                meta = checkpoints.read_meta(held[-1])
                 frames = report * (meta["config"]["eval_every"] or meta["segment_frames"])
                 at = f" (frame {frames:,} of each seed)"
             except (ValueError, KeyError, TypeError):
@@ -436,9 +436,9 @@ def _end_interrupted(args, signum: int) -> None:
             line = (f"stopped by {name}; the last complete checkpoint is {held[-1]}{at}; "
                     f"resume with: {resume}")
         else:
-            line = (f"stopped by {name} before the first checkpoint (after "
-                    f"{args.segment_frames:,} frames); nothing was saved: run the command "
-                    f"again")
+            after = f" (after {segment_frames:,} frames)" if segment_frames else ""
+            line = (f"stopped by {name} before the first checkpoint{after}; nothing was "
+                    f"saved: run the command again")
     elif args.command in ("train", "sweep"):
         line = (f"stopped by {name}; nothing was saved (a `train` run with --segment-frames "
                 f"K --out DIR checkpoints every K frames and can resume)")
@@ -454,33 +454,31 @@ def main(argv=None) -> int:
 
     previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT,
                                                                  signal.SIGTERM)}
-    args = None
     try:
         args = build_parser().parse_args(argv)
         return _run(args)
-    except Interrupted as interrupted:
-        if args is None:
-            print(f"purejaxdqn: stopped by {signal.Signals(interrupted.signum).name}",
-                  file=sys.stderr, flush=True)
-            os._exit(128 + interrupted.signum)
-        _end_interrupted(args, interrupted.signum)
+    except Interrupted as interrupted:  # while reading the command line
+        print(f"purejaxdqn: stopped by {signal.Signals(interrupted.signum).name}",
+              file=sys.stderr, flush=True)
+        os._exit(128 + interrupted.signum)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
 
 
 def _run(args) -> int:
+    plan = None
     try:
         if args.command in ("train", "sweep"):
             join_processes(args)
             split_cpu(args)
         use_compile_cache(args)
         if args.command == "train":
-            config = check_train(args)
-            if config is None:
+            plan = check_train(args)
+            if plan is None:
                 return 0
         elif args.command == "sweep":
-            config = check_sweep(args)
+            plan = check_sweep(args)
         elif args.command in ("evaluate", "render"):
             from purejaxdqn.runs import check_run
 
@@ -497,9 +495,11 @@ def _run(args) -> int:
 
         if args.command in ("train", "sweep"):
             return {"train": commands.run_train, "sweep": commands.run_sweep}[args.command](
-                args, config)
+                plan)
         return {"evaluate": commands.run_evaluate, "render": commands.run_render,
                 "compare": commands.run_compare}[args.command](args)
+    except Interrupted as interrupted:
+        _end_interrupted(args, plan, interrupted.signum)
     except ValueError as error:
         print(f"purejaxdqn: error: {error}", file=sys.stderr)
         return 2

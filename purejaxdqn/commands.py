@@ -6,6 +6,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
@@ -18,9 +19,19 @@ from purejaxdqn.stats import summarize
 from purejaxdqn.sweeps import grid_settings, sweep
 from purejaxdqn.train import report_frames, train_seeds
 
+if TYPE_CHECKING:
+    from purejaxdqn.cli import SweepPlan, TrainPlan
+
 
 def _format(stat: dict) -> str:
     return f"{stat['value']:7.1f}  [{stat['ci_low']:.1f}, {stat['ci_high']:.1f}]"
+
+
+def print_summary(title: str, summary: dict) -> None:
+    """`title`, then the mean, median and IQM of a `stats.summarize`, one per line."""
+    print(title)
+    for name in ("mean", "median", "iqm"):
+        print(f"  {name:>6}: {_format(summary[name])}")
 
 
 def results_on_main(params, metrics: dict):
@@ -34,31 +45,30 @@ def results_on_main(params, metrics: dict):
     return params, metrics
 
 
-def run_train(args, config: Config) -> int:
-    """`purejaxdqn train`; `args.report_every` set by the checks for segmented runs."""
+def run_train(plan: "TrainPlan") -> int:
+    """`purejaxdqn train`, as `cli.check_train` planned it."""
+    config, num_seeds, out = plan.config, plan.num_seeds, plan.out
     timings = {}
     if is_main_process():
-        print(f"training {layout.summary_line(args.num_seeds)}", flush=True)
-    if args.segment_frames:
-        result = train_with_progress(config, args, timings)
+        print(f"training {layout.summary_line(num_seeds)}", flush=True)
+    if plan.segment_frames:
+        result = train_with_progress(plan, timings)
     else:
-        result = train_seeds(config, args.num_seeds, args.seed, timings=timings)
+        result = train_seeds(config, num_seeds, plan.seed, timings=timings)
     params, metrics = results_on_main(result.params, result.metrics)
     if params is None:
         return 0
-    frames = report_frames(config, args.report_every)
+    frames = report_frames(config, plan.report_every)
     total_run_s = timings.get("total_run_s", timings["run_s"])
     summary = {
-        "config": dataclasses.asdict(config), "num_seeds": args.num_seeds, "seed": args.seed,
-        "segment_frames": args.segment_frames, "layout": layout.describe(args.num_seeds),
+        "config": dataclasses.asdict(config), "num_seeds": num_seeds, "seed": plan.seed,
+        "segment_frames": plan.segment_frames, "layout": layout.describe(num_seeds),
         "final_eval_return": summarize(metrics["final_eval_return"]), **timings,
-        "frames_per_second": args.num_seeds * config.num_frames / total_run_s,
+        "frames_per_second": num_seeds * config.num_frames / total_run_s,
     }
-    print(f"{config.env_name}: {args.num_seeds} seeds x {config.num_frames:,} frames")
-    print(f"final greedy return over {config.final_eval_episodes} episodes, across seeds "
-          f"(95% bootstrap CI):")
-    for name in ("mean", "median", "iqm"):
-        print(f"  {name:>6}: {_format(summary['final_eval_return'][name])}")
+    print(f"{config.env_name}: {num_seeds} seeds x {config.num_frames:,} frames")
+    print_summary(f"final greedy return over {config.final_eval_episodes} episodes, across "
+                  f"seeds (95% bootstrap CI):", summary["final_eval_return"])
     if timings.get("resumed_at_frame"):
         print(f"compile {timings['compile_s']:.1f} s; resumed at frame "
               f"{timings['resumed_at_frame']:,}: this part ran {timings['run_s']:.1f} s, all "
@@ -67,27 +77,27 @@ def run_train(args, config: Config) -> int:
     else:
         print(f"compile {timings['compile_s']:.1f} s, run {timings['run_s']:.1f} s, "
               f"{summary['frames_per_second']:,.0f} frames/s across all seeds")
-    if args.out is not None:
-        written = write_outputs(args.out, config, params, metrics, summary, frames)
-        if args.csv:
-            written &= _write(args.out / "curves.csv", write_curves_csv, frames, metrics)
-        if args.tensorboard:
-            written &= _write(args.out / "tensorboard", write_tensorboard, frames, metrics)
+    if out is not None:
+        written = write_outputs(out, config, params, metrics, summary, frames)
+        if plan.csv:
+            written &= _write(out / "curves.csv", write_curves_csv, frames, metrics)
+        if plan.tensorboard:
+            written &= _write(out / "tensorboard", write_tensorboard, frames, metrics)
         if not written:
             return 1
-        print(f"wrote {args.out}/")
+        print(f"wrote {out}/")
     return 0
 
 
-def train_with_progress(config: Config, args, timings: dict):
+def train_with_progress(plan: "TrainPlan", timings: dict):
     """The resumable runner, with a progress bar (frames across all seeds) fed at segment
     boundaries."""
     from tqdm import tqdm
 
     from purejaxdqn.runner import train_resumable
 
-    seeds = args.num_seeds
-    with tqdm(total=config.num_frames * seeds, initial=args.resumed_at_frame * seeds,
+    seeds = plan.num_seeds
+    with tqdm(total=plan.config.num_frames * seeds, initial=plan.resumed_at_frame * seeds,
               unit="frame", unit_scale=True, desc=f"{seeds} seeds",
               disable=None if is_main_process() else True) as bar:
         def on_segment(frames_done: int, metrics: dict) -> None:
@@ -95,8 +105,8 @@ def train_with_progress(config: Config, args, timings: dict):
             if "eval_return" in metrics:
                 bar.set_postfix(eval_return=f"{mean(metrics['eval_return'][:, -1]):.1f}")
 
-        return train_resumable(config, seeds, args.out, args.segment_frames, args.seed,
-                               args.resume, on_segment, timings)
+        return train_resumable(plan.config, seeds, plan.out, plan.segment_frames, plan.seed,
+                               plan.resume, on_segment, timings)
 
 
 def _write(path: Path, write, *args) -> bool:
@@ -133,14 +143,14 @@ def write_outputs(out: Path, config: Config, params, metrics: dict, summary: dic
     return written
 
 
-def run_sweep(args, config: Config) -> int:
-    grid = dict(args.grid)
+def run_sweep(plan: "SweepPlan") -> int:
+    """`purejaxdqn sweep`, as `cli.check_sweep` planned it."""
+    config, grid, num_seeds, out = plan.config, plan.grid, plan.num_seeds, plan.out
     timings = {}
     if is_main_process():
         settings = len(grid_settings(config, grid))
-        print(f"sweeping {settings} settings x {layout.summary_line(args.num_seeds)}",
-              flush=True)
-    result = sweep(config, grid, args.num_seeds, args.seed, timings=timings)
+        print(f"sweeping {settings} settings x {layout.summary_line(num_seeds)}", flush=True)
+    result = sweep(config, grid, num_seeds, plan.seed, timings=timings)
     params, metrics = results_on_main(result.params, result.metrics)
     if params is None:
         return 0
@@ -148,7 +158,7 @@ def run_sweep(args, config: Config) -> int:
     rows = [{"setting": setting, **summarize(returns)}
             for setting, returns in zip(result.configs, final)]
     rows.sort(key=lambda row: -row["iqm"]["value"])
-    print(f"{config.env_name}: {len(rows)} settings x {args.num_seeds} seeds x "
+    print(f"{config.env_name}: {len(rows)} settings x {num_seeds} seeds x "
           f"{config.num_frames:,} frames; final greedy return, 95% bootstrap CI")
     print(f"{'setting':<40} {'IQM':>22} {'mean':>22}")
     for row in rows:
@@ -156,18 +166,18 @@ def run_sweep(args, config: Config) -> int:
         print(f"{setting:<40} {_format(row['iqm']):>22} {_format(row['mean']):>22}")
     print(f"compile {timings['compile_s']:.1f} s, run {timings['run_s']:.1f} s, "
           f"{final.size * config.num_frames / timings['run_s']:,.0f} frames/s across all runs")
-    if args.out is None:
+    if out is None:
         return 0
-    summary = {"config": dataclasses.asdict(config), "grid": grid,
-               "num_seeds": args.num_seeds, "seed": args.seed,
-               "layout": layout.describe(args.num_seeds), "ranked": rows, **timings}
-    written = _write(args.out / "metrics.npz",
+    summary = {"config": dataclasses.asdict(config), "grid": grid, "num_seeds": num_seeds,
+               "seed": plan.seed, "layout": layout.describe(num_seeds), "ranked": rows,
+               **timings}
+    written = _write(out / "metrics.npz",
                      lambda p: np.savez(p, frames=report_frames(config), **metrics))
-    written &= _write(args.out / "summary.json",
+    written &= _write(out / "summary.json",
                       lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
-    written &= _write(args.out / "sweep.png", plots.ranking, rows, config.env_name)
+    written &= _write(out / "sweep.png", plots.ranking, rows, config.env_name)
     if written:
-        print(f"wrote {args.out}/")
+        print(f"wrote {out}/")
     return 0 if written else 1
 
 
@@ -175,11 +185,8 @@ def run_evaluate(args) -> int:
     returns = evaluate_run(args.run_dir, args.episodes, args.seed)
     for i, value in enumerate(returns):
         print(f"seed {i:3d}: {value:7.1f}")
-    summary = summarize(returns)
-    print(f"greedy return over {args.episodes} episodes, across {len(returns)} seeds "
-          f"(95% bootstrap CI):")
-    for name in ("mean", "median", "iqm"):
-        print(f"  {name:>6}: {_format(summary[name])}")
+    print_summary(f"greedy return over {args.episodes} episodes, across {len(returns)} "
+                  f"seeds (95% bootstrap CI):", summarize(returns))
     return 0
 
 

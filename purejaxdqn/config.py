@@ -36,44 +36,86 @@ class Config:
     """
 
     num_frames: int = 40_000
+    """Environment frames per seed, counting every one of its `num_envs` environments."""
     batch_size: int = 128
+    """Transitions per learning step."""
     buffer_size: int = 50_000
+    """Replay capacity in transitions; the oldest are overwritten."""
     warmup_steps: int = 1_000
+    """Frames collected before the first learning step."""
     train_every: int = 4
-    num_envs: int = 1                # environments stepped side by side per seed
-    act_unroll: int = 1              # acting steps per iteration of a block's acting loop
-                                     # (lax.scan's unroll): fewer loop iterations, which a
-                                     # GPU at few seeds pays for, for a longer compile
+    """Frames between learning steps."""
+    num_envs: int = 1
+    """Environments stepped side by side per seed, in one batched forward pass."""
+    act_unroll: int = 1
+    """Acting steps per iteration of a block's acting loop (`lax.scan`'s unroll): fewer
+    loop iterations, which a GPU at few seeds pays for, for a longer compile; same
+    results."""
     gamma: float = 0.99
+    """Discount factor."""
     tau: float = 0.01
+    """Soft target update rate."""
     learning_rate: float = 3e-4
+    """Adam's learning rate."""
     max_grad_norm: float = 10.0
+    """Global-norm gradient clipping before Adam."""
     eps_start: float = 1.0
+    """Exploration epsilon at frame 0."""
     eps_end: float = 0.05
+    """Exploration epsilon after the decay."""
     eps_decay_frames: int = 20_000
+    """Frames over which epsilon decays linearly."""
     hidden_sizes: tuple[int, ...] = (128, 128)
+    """Hidden layer sizes of the MLP (on the command line: comma-separated, e.g. 128,128)."""
     eval_every: int = 2_000
+    """Frames between greedy evaluations (0: only the final one)."""
     eval_episodes: int = 5
+    """Episodes per periodic greedy evaluation."""
     final_eval_episodes: int = 10
+    """Episodes in the final greedy evaluation."""
     env_name: str = "CartPole-v1"
+    """The gymnax environment id."""
     bootstrap_on_truncation: bool = True
-    double_q: bool = False           # rlax.double_q_learning: online net selects, target evaluates
-    dueling: bool = False            # value + advantage - mean advantage head
-    loss: str = "huber"              # "huber" (delta 1) or "mse" (0.5 * td^2)
-    target_update_period: int = 0    # 0: soft update by tau each learning step; K: copy every K
-    network: str = "mlp"             # "mlp"; "cnn": a 3x3 conv before the MLP, its features
-                                     # flattened; "cnn_pool": max-pooled over the grid instead
-    conv_channels: int = 16          # filters of the 3x3 conv ("cnn", "cnn_pool")
-    n_step: int = 1                  # n-step returns (episode ends inside the n steps handled)
-    noisy: bool = False              # noisy networks explore instead of epsilon-greedy
-    noisy_sigma0: float = 0.5        # initial noise scale of the noisy layers
-    prioritized: bool = False        # prioritised replay (flashbax sum tree)
-    priority_exponent: float = 0.6   # alpha: priority = (|TD error| + eps) ** alpha
-    importance_beta_start: float = 0.4  # beta, annealed linearly to 1 over the run
-    distributional: bool = False     # C51: a categorical return distribution per action
-    num_atoms: int = 51              # C51: atoms of the distribution's fixed support
-    v_min: float = -10.0             # C51: the support spans [v_min, v_max]
+    """Bootstrap from the final observation at time limits (a truncation is not a terminal
+    state)."""
+    double_q: bool = False
+    """Double Q-learning (`rlax.double_q_learning`): the online network selects the next
+    action, the target network evaluates it."""
+    dueling: bool = False
+    """Dueling head: value + advantage - mean advantage."""
+    loss: str = "huber"
+    """TD loss: `huber` (delta 1) or `mse` (0.5 * td^2)."""
+    target_update_period: int = 0
+    """0: soft target update by `tau` every learning step; K: copy the online network every
+    K learning steps."""
+    network: str = "mlp"
+    """`mlp`; `cnn`: a 3x3 convolution before the MLP, its features flattened (image
+    observations); `cnn_pool`: those features max-pooled over the grid (translation
+    invariant)."""
+    conv_channels: int = 16
+    """Filters of the 3x3 convolution (`cnn`, `cnn_pool`)."""
+    n_step: int = 1
+    """n-step returns (1: one-step Q-learning); an episode's end inside the n steps is
+    handled."""
+    noisy: bool = False
+    """Noisy networks explore instead of epsilon-greedy (epsilon is then 0); evaluation
+    uses the mean weights."""
+    noisy_sigma0: float = 0.5
+    """Initial noise scale of the noisy layers."""
+    prioritized: bool = False
+    """Prioritised replay (flashbax's sum tree) with importance-sampling weights."""
+    priority_exponent: float = 0.6
+    """Prioritised replay's alpha: priority = (|TD error| + eps) ** alpha."""
+    importance_beta_start: float = 0.4
+    """Prioritised replay's beta at frame 0, annealed linearly to 1 over the run."""
+    distributional: bool = False
+    """C51: learn a categorical return distribution per action (rlax) instead of Q."""
+    num_atoms: int = 51
+    """C51: atoms of the distribution's fixed support."""
+    v_min: float = -10.0
+    """C51: lowest return of the support."""
     v_max: float = 10.0
+    """C51: highest return of the support."""
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
@@ -107,6 +149,19 @@ class Config:
     @property
     def num_reports(self) -> int:
         return self.num_frames // self.report_every
+
+
+def field_docs() -> dict[str, str]:
+    """Each `Config` field's docstring, as one line: the one place a field's meaning is
+    written (the CLI's `--help` and the docs read it from there)."""
+    import ast
+    import inspect
+
+    body = ast.parse(inspect.getsource(Config)).body[0].body
+    return {field.target.id: " ".join(doc.value.value.split())
+            for field, doc in zip(body, body[1:])
+            if isinstance(field, ast.AnnAssign) and isinstance(doc, ast.Expr)
+            and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)}
 
 
 # Named configurations; the README says how each was found and what it reaches.

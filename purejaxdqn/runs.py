@@ -4,13 +4,13 @@ of saved params; CSV export of the per-seed curves."""
 import csv
 import dataclasses
 import json
-import zipfile
 from pathlib import Path
 
 import jax
 import numpy as np
 
 from purejaxdqn.agent import make_q_network
+from purejaxdqn.checkpoints import open_npz
 from purejaxdqn.config import Config
 from purejaxdqn.envs import resolve_env
 from purejaxdqn.evaluation import evaluate
@@ -26,14 +26,9 @@ def _require_file(path: Path) -> Path:
 
 
 def _read_npz(path: Path) -> dict:
-    """Every array of an .npz file, read whole: a truncated, empty or altered file is
-    reported as corrupt, naming it."""
-    _require_file(path)
-    try:
-        with np.load(path) as data:
-            return {name: data[name] for name in data.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise ValueError(f"{path} is corrupt or not an .npz file ({error})") from None
+    """Every array of an .npz file of the run, checked by `checkpoints.open_npz`."""
+    with open_npz(_require_file(path)) as data:
+        return {name: data[name] for name in data.files}
 
 
 def load_config(run_dir: Path) -> Config:

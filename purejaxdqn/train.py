@@ -1,18 +1,22 @@
 """`make_train`: the whole DQN run as one pure function of a key, ready for jit and vmap.
 
-Loop structure (all `lax.scan`, no Python in the loop):
+Loop structure (all `lax.scan`, no Python in the loop), each level a module-level
+function of the run's `Parts`:
 
     train(key)
       scan over reports (num_frames / eval_every, and one more: the final evaluation)
-        scan over blocks (eval_every / train_every; none in the final report)
-          scan over train_every frames: act epsilon-greedy, step env, add to replay
-          learn step (sample, TD update, soft target update); skipped during warm-up
-        greedy evaluation (eval_episodes; final_eval_episodes in the final report)
+        run_report: scan over blocks of block_frames = max(train_every, num_envs) frames
+          run_block: scan over block_frames / num_envs acting steps (`act`: epsilon-
+            greedy, one step of num_envs environments), one write to the replay, then
+            block_frames / train_every learning steps (`learn_once`), skipped in warm-up
+        report_metrics; greedy evaluation (`evaluate_state`: eval_episodes, or
+        final_eval_episodes in the final report)
 
 The final evaluation is a last report so that one compiled evaluation serves all of them.
 Without periodic evaluation (eval_every=0) there is one report, then the final evaluation.
 """
 
+import functools
 import time
 from typing import Any, Callable, NamedTuple
 
@@ -21,8 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purejaxdqn.agent import (LearnStats, epsilon_at, learn_step,
-                              make_optimizer, make_q_network, select_action)
+from purejaxdqn.agent import (LearnStats, epsilon_at, learn_step, make_optimizer,
+                              make_q_network, select_action)
 from purejaxdqn import layout, replay
 from purejaxdqn.batching import varying_with
 from purejaxdqn.replay import Transition, obs_codec
@@ -59,9 +63,219 @@ def report_frames(config: Config, report_every: int | None = None) -> np.ndarray
     return report_every * np.arange(1, config.num_frames // report_every + 1)
 
 
-def _masked_mean(values, mask):
+class Parts(NamedTuple):
+    """What the pieces of a run share, fixed when it is built: the config, the environment,
+    the network, the replay buffer, how observations are stored, and the loop's counts."""
+
+    config: Config
+    env: Any
+    env_params: Any
+    network: Any              # the Haiku Q-network
+    buffer: Any               # the flashbax buffer
+    encode: Callable          # observation -> what the replay stores (see `obs_codec`)
+    decode: Callable
+    report_every: int         # frames per report
+
+    @property
+    def acts_per_block(self) -> int:
+        """Acting steps per block, each a step of `num_envs` environments."""
+        return self.config.block_frames // self.config.num_envs
+
+    @property
+    def learns_per_block(self) -> int:
+        return self.config.block_frames // self.config.train_every
+
+    @property
+    def blocks_per_report(self) -> int:
+        return self.report_every // self.config.block_frames
+
+    @property
+    def first_learning_block(self) -> int:
+        """Block b (0-based) ends at frame (b + 1) * block_frames; it learns once the
+        buffer holds `warmup_steps` transitions."""
+        return max(-(-self.config.warmup_steps // self.config.block_frames) - 1, 0)
+
+
+def env_keys(key, num_envs: int):
+    """One key per environment; one environment keeps the key itself, so that num_envs=1
+    is bitwise the unbatched run."""
+    return key[None] if num_envs == 1 else jax.random.split(key, num_envs)
+
+
+def exploration_epsilon(frame, hparams: HyperParams, config: Config):
+    """Epsilon at `frame`: the linear schedule, or 0 where noisy networks explore."""
+    if config.noisy:
+        return jnp.float32(0.0)
+    return epsilon_at(frame, hparams.eps_start, hparams.eps_end, hparams.eps_decay_frames)
+
+
+def init_state(parts: Parts, key, hparams: HyperParams) -> TrainState:
+    """A seed's state at frame 0: networks, optimiser, empty replay, environments reset."""
+    config, encode = parts.config, parts.encode
+    key, net_key, env_key = jax.random.split(key, 3)
+    obs, env_state = jax.vmap(parts.env.reset, in_axes=(0, None))(
+        env_keys(env_key, config.num_envs), parts.env_params)
+    params = parts.network.init(net_key, obs[0])
+    dummy = replay.stored(Transition(encode(obs[0]), jnp.int32(0), jnp.float32(0.0),
+                                     jnp.bool_(False), encode(obs[0])), jnp.bool_(False),
+                          config)
+    opt_state = make_optimizer(hparams.learning_rate, hparams.max_grad_norm).init(params)
+    state = TrainState(params, params, opt_state, parts.buffer.init(dummy), env_state, obs,
+                       jnp.zeros(config.num_envs, jnp.float32), jnp.int32(0), key)
+    # Batched from the start (see `varying_with`): all but the scalars, the counters every
+    # seed shares (frames, Adam's step, the replay's write index), which stay unbatched so
+    # that the replay write stays a slice update, not a scatter.
+    return varying_with(key, state, where=lambda leaf: jnp.ndim(leaf) > 0)
+
+
+def act(parts: Parts, state: TrainState, key, hparams: HyperParams):
+    """One step of the `num_envs` environments, epsilon-greedy from one batched forward
+    pass: (state, (stored transitions, done, episode returns so far)), leading axis the
+    environments."""
+    config, network = parts.config, parts.network
+    act_key, env_key = jax.random.split(key)
+    if config.noisy:  # the noise explores: greedy in the freshly perturbed network
+        q = network.apply(state.online_params, state.obs, act_key)
+        action = jnp.argmax(q, axis=-1).astype(jnp.int32)
+    else:
+        action = select_action(act_key, network.apply(state.online_params, state.obs),
+                               exploration_epsilon(state.frame, hparams, config))
+    obs, env_state, reward, terminated, truncated, info = jax.vmap(
+        parts.env.step, in_axes=(0, 0, 0, None))(env_keys(env_key, config.num_envs),
+                                                 state.env_state, action, parts.env_params)
+    reward = jnp.asarray(reward, jnp.float32)
+    terminal = terminated if config.bootstrap_on_truncation else terminated | truncated
+    transition = Transition(parts.encode(state.obs), action, reward,
+                            jnp.asarray(terminal, jnp.bool_),
+                            parts.encode(info["final_observation"]))
+    done = jnp.asarray(terminated | truncated, jnp.bool_)
+    episode_return = state.episode_return + reward
+    state = state._replace(env_state=env_state, obs=obs, frame=state.frame + config.num_envs,
+                           episode_return=jnp.where(done, 0.0, episode_return))
+    return state, (replay.stored(transition, done, config), done, episode_return)
+
+
+def learn_once(parts: Parts, state: TrainState, sample_key, learn_steps, learning,
+               hparams: HyperParams):
+    """One learning step (sample, TD update, target update), skipped while `learning` is
+    false (warm-up); `learn_steps` counts learning steps so far, this one included."""
+    config = parts.config
+    beta = hparams.importance_beta_start + (1.0 - hparams.importance_beta_start) * (
+        state.frame / config.num_frames)
+    noise_key = None
+    if config.noisy:
+        sample_key, noise_key = jax.random.split(sample_key)
+    drawn = replay.sample(parts.buffer, state.buffer_state, sample_key, config, beta,
+                          hparams.gamma)
+    batch = drawn.batch._replace(obs=parts.decode(drawn.batch.obs),
+                                 next_obs=parts.decode(drawn.batch.next_obs))
+
+    def learn(nets):
+        *nets, stats, errors = learn_step(*nets, batch, learn_steps, hparams, parts.network,
+                                          config, drawn.weights, drawn.steps, noise_key)
+        return tuple(nets), stats, errors
+
+    def skip(nets):
+        return nets, LearnStats(*(jnp.float32(0.0),) * 3), jnp.zeros(config.batch_size)
+
+    # `learning` comes from the scan's xs, never from the vmapped state, so this stays a
+    # real branch under vmap instead of becoming a select of both sides.
+    nets = (state.online_params, state.target_params, state.opt_state)
+    (online, target, opt_state), stats, errors = jax.lax.cond(learning, learn, skip, nets)
+    state = state._replace(online_params=online, target_params=target, opt_state=opt_state)
+    if config.prioritized:
+        # Before learning starts, sampled items keep the top priority new items get.
+        top = jnp.full_like(errors, state.buffer_state.sum_tree_state.max_recorded_priority)
+        priorities = jnp.where(learning, replay.new_priorities(errors, hparams.priority_exponent),
+                               top)
+        state = state._replace(buffer_state=parts.buffer.set_priorities(
+            state.buffer_state, drawn.indices, priorities))
+    return state, stats
+
+
+def run_block(parts: Parts, state: TrainState, block_index, hparams: HyperParams):
+    """`block_frames` frames of acting, one write of them to the replay, then
+    `learns_per_block` learning steps unless still warming up: (state, (learning, learn
+    stats, episodes ended, sum of their returns))."""
+    config = parts.config
+    key, sample_key, *act_keys = jax.random.split(state.key, 2 + parts.acts_per_block)
+    state, (transitions, done, returns) = jax.lax.scan(
+        lambda s, k: act(parts, s, k, hparams), state._replace(key=key), jnp.stack(act_keys),
+        unroll=config.act_unroll)
+    state = state._replace(
+        buffer_state=replay.add(parts.buffer, state.buffer_state, transitions, config))
+    learning = block_index >= parts.first_learning_block
+    learned = (block_index - parts.first_learning_block) * parts.learns_per_block  # before
+    if parts.learns_per_block == 1:
+        state, stats = learn_once(parts, state, sample_key, learned + 1, learning, hparams)
+        stats = jax.tree.map(lambda x: x[None], stats)
+    else:
+        state, stats = jax.lax.scan(
+            lambda s, xs: learn_once(parts, s, xs[0], learned + xs[1], learning, hparams),
+            state, (jax.random.split(sample_key, parts.learns_per_block),
+                    jnp.arange(1, parts.learns_per_block + 1)))
+    learning = jnp.broadcast_to(learning, (parts.learns_per_block,))
+    return state, (learning, stats, jnp.sum(done), jnp.sum(jnp.where(done, returns, 0.0)))
+
+
+def masked_mean(values, mask):
+    """The mean of `values` where `mask` holds; NaN where it holds nowhere."""
     count = jnp.sum(mask)
-    return jnp.where(count > 0, jnp.sum(jnp.where(mask, values, 0.0)) / jnp.maximum(count, 1), jnp.nan)
+    return jnp.where(count > 0, jnp.sum(jnp.where(mask, values, 0.0)) / jnp.maximum(count, 1),
+                     jnp.nan)
+
+
+def report_metrics(blocks_out, epsilon) -> dict:
+    """A report's metrics from what its blocks returned (see `run_block`): the learning
+    stats averaged over the steps that learned, epsilon, and the episodes ended."""
+    learning, stats, episodes, return_sums = blocks_out
+    total_episodes = jnp.sum(episodes)
+    metrics = {name: masked_mean(value, learning) for name, value in stats._asdict().items()}
+    metrics["epsilon"] = epsilon
+    metrics["train_episodes"] = total_episodes
+    metrics["train_episode_return"] = jnp.where(
+        total_episodes > 0, jnp.sum(return_sums) / jnp.maximum(total_episodes, 1), jnp.nan)
+    return metrics
+
+
+def evaluate_state(parts: Parts, state: TrainState, final):
+    """The greedy evaluation: `final_eval_episodes` episodes if `final` (which may be
+    traced), else `eval_episodes`. With periodic evaluation on, one evaluation program
+    computes both (see `run_report`), so that it is compiled once."""
+    config = parts.config
+    key, eval_key = jax.random.split(state.key)
+    args = (eval_key, state.online_params, parts.network, parts.env, parts.env_params)
+    if config.eval_every:
+        means = evaluate(*args, (config.eval_episodes, config.final_eval_episodes))
+        mean_return = jnp.where(final, means[1], means[0])
+    else:
+        mean_return = evaluate(*args, config.final_eval_episodes)
+    return state._replace(key=key), mean_return
+
+
+def run_report(parts: Parts, state: TrainState, report_index, hparams: HyperParams):
+    """`blocks_per_report` blocks, then the metrics of this stretch. With periodic
+    evaluation, report `config.num_reports` (one past the last) is the final evaluation:
+    no blocks, `final_eval_episodes` episodes (see `make_train`)."""
+    config = parts.config
+
+    def blocks(state):
+        indices = report_index * parts.blocks_per_report + jnp.arange(parts.blocks_per_report)
+        return jax.lax.scan(lambda s, b: run_block(parts, s, b, hparams), state, indices)
+
+    final = report_index == config.num_reports
+    if config.eval_every:  # (`final` is never true without it: see `make_train`)
+        # `report_index` comes from the scan's xs, so this stays a real branch under vmap;
+        # the final report's blocks output nothing: zeros of what blocks return.
+        nothing = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
+                               jax.eval_shape(blocks, state)[1])
+        state, blocks_out = jax.lax.cond(final, lambda s: (s, nothing), blocks, state)
+    else:
+        state, blocks_out = blocks(state)
+    metrics = report_metrics(blocks_out, exploration_epsilon(state.frame, hparams, config))
+    if config.eval_every:
+        state, metrics["eval_return"] = evaluate_state(parts, state, final)
+    return state, metrics
 
 
 class Trainer(NamedTuple):
@@ -75,183 +289,34 @@ class Trainer(NamedTuple):
     buffer: Any               # the flashbax buffer
 
 
+def make_parts(config: Config, env=None, env_params=None,
+               report_every: int | None = None) -> Parts:
+    """The `Parts` of a run; see `make_trainer`."""
+    if report_every is not None and config.eval_every:
+        raise ValueError("report_every is eval_every when periodic evaluation is on")
+    env, env_params, num_actions = resolve_env(config.env_name, env, env_params)
+    obs_shape = env.observation_space(env_params).shape
+    encode, decode = obs_codec(obs_shape, has_binary_observations(env))
+    return Parts(config, env, env_params, make_q_network(config, num_actions, obs_shape),
+                 replay.make_buffer(config), encode, decode,
+                 report_every or config.report_every)
+
+
 def make_trainer(config: Config, env=None, env_params=None,
                  report_every: int | None = None) -> Trainer:
     """Build the pieces of a run; see `make_train` for the arguments. A report covers
     `report_every` frames (default `config.report_every`; another value only where
     `eval_every` is 0, so that a segmented run reports once per segment)."""
-    if report_every is not None and config.eval_every:
-        raise ValueError("report_every is eval_every when periodic evaluation is on")
-    env, env_params, num_actions = resolve_env(config.env_name, env, env_params)
+    parts = make_parts(config, env, env_params, report_every)
     unroll_threefry_on_cpu()
 
-    obs_shape = env.observation_space(env_params).shape
-    network = make_q_network(config, num_actions, obs_shape)
-    encode, decode = obs_codec(obs_shape, has_binary_observations(env))
-    buffer = replay.make_buffer(config)
-    num_envs = config.num_envs
-    acts_per_block = config.block_frames // num_envs      # acting steps, each num_envs frames
-    learns_per_block = config.block_frames // config.train_every
-    blocks_per_report = (report_every or config.report_every) // config.block_frames
-    # Block b (0-based) ends at frame (b + 1) * block_frames; it learns once the buffer
-    # holds warmup_steps transitions.
-    first_learning_block = max(-(-config.warmup_steps // config.block_frames) - 1, 0)
-
-    def env_keys(key):
-        # One environment keeps the key itself: num_envs=1 is bitwise the unbatched run.
-        return key[None] if num_envs == 1 else jax.random.split(key, num_envs)
-
-    def init(key, hparams: HyperParams) -> TrainState:
-        key, net_key, env_key = jax.random.split(key, 3)
-        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(env_keys(env_key), env_params)
-        params = network.init(net_key, obs[0])
-        dummy = replay.stored(Transition(encode(obs[0]), jnp.int32(0), jnp.float32(0.0),
-                                         jnp.bool_(False), encode(obs[0])), jnp.bool_(False),
-                              config)
-        opt_state = make_optimizer(hparams.learning_rate, hparams.max_grad_norm).init(params)
-        state = TrainState(params, params, opt_state, buffer.init(dummy), env_state, obs,
-                           jnp.zeros(num_envs, jnp.float32), jnp.int32(0), key)
-        # Batched from the start (see `varying_with`): all but the scalars, the counters every
-        # seed shares (frames, Adam's step, the replay's write index), which stay unbatched
-        # so that the replay write stays a slice update, not a scatter.
-        return varying_with(key, state, where=lambda leaf: jnp.ndim(leaf) > 0)
-
-    def act(state: TrainState, key, hparams):
-        """One step of the num_envs environments, epsilon-greedy from one batched forward
-        pass; returns their transitions (leading axis: environments)."""
-        act_key, env_key = jax.random.split(key)
-        if config.noisy:  # the noise explores: greedy in the freshly perturbed network
-            q = network.apply(state.online_params, state.obs, act_key)
-            action = jnp.argmax(q, axis=-1).astype(jnp.int32)
-        else:
-            epsilon = epsilon_at(state.frame, hparams.eps_start, hparams.eps_end,
-                                 hparams.eps_decay_frames)
-            action = select_action(act_key, network.apply(state.online_params, state.obs),
-                                   epsilon)
-        obs, env_state, reward, terminated, truncated, info = jax.vmap(
-            env.step, in_axes=(0, 0, 0, None))(env_keys(env_key), state.env_state, action,
-                                               env_params)
-        reward = jnp.asarray(reward, jnp.float32)
-        terminal = terminated if config.bootstrap_on_truncation else terminated | truncated
-        transition = Transition(encode(state.obs), action, reward,
-                                jnp.asarray(terminal, jnp.bool_),
-                                encode(info["final_observation"]))
-        done = jnp.asarray(terminated | truncated, jnp.bool_)
-        episode_return = state.episode_return + reward
-        state = state._replace(env_state=env_state, obs=obs, frame=state.frame + num_envs,
-                               episode_return=jnp.where(done, 0.0, episode_return))
-        return state, (replay.stored(transition, done, config), done, episode_return)
-
-    def learn_once(state: TrainState, sample_key, learn_steps, learning, hparams):
-        """One learning step (sample, TD update, target update), skipped during warm-up;
-        `learn_steps` counts learning steps so far, this one included."""
-        beta = hparams.importance_beta_start + (1.0 - hparams.importance_beta_start) * (
-            state.frame / config.num_frames)
-        noise_key = None
-        if config.noisy:
-            sample_key, noise_key = jax.random.split(sample_key)
-        drawn = replay.sample(buffer, state.buffer_state, sample_key, config, beta,
-                              hparams.gamma)
-        batch = drawn.batch._replace(obs=decode(drawn.batch.obs),
-                                     next_obs=decode(drawn.batch.next_obs))
-
-        def learn(nets):
-            *nets, stats, errors = learn_step(*nets, batch, learn_steps, hparams, network,
-                                              config, drawn.weights, drawn.steps, noise_key)
-            return tuple(nets), stats, errors
-
-        def skip(nets):
-            return nets, LearnStats(*(jnp.float32(0.0),) * 3), jnp.zeros(config.batch_size)
-
-        # `learning` comes from the scan's xs, never from the vmapped state, so this
-        # stays a real branch under vmap instead of becoming a select of both sides.
-        nets = (state.online_params, state.target_params, state.opt_state)
-        (online, target, opt_state), stats, errors = jax.lax.cond(learning, learn, skip, nets)
-        state = state._replace(online_params=online, target_params=target, opt_state=opt_state)
-        if config.prioritized:
-            # Before learning starts, sampled items keep the top priority new items get.
-            top = jnp.full_like(errors, state.buffer_state.sum_tree_state.max_recorded_priority)
-            priorities = jnp.where(learning, replay.new_priorities(errors, hparams.priority_exponent),
-                                   top)
-            state = state._replace(buffer_state=buffer.set_priorities(
-                state.buffer_state, drawn.indices, priorities))
-        return state, stats
-
-    def block(state: TrainState, block_index, hparams):
-        """`block_frames` frames (`acts_per_block` steps of num_envs environments), then
-        `learns_per_block` learning steps unless still warming up."""
-        key, sample_key, *act_keys = jax.random.split(state.key, 2 + acts_per_block)
-        state, (transitions, done, returns) = jax.lax.scan(
-            lambda s, k: act(s, k, hparams), state._replace(key=key), jnp.stack(act_keys),
-            unroll=config.act_unroll)
-        # One write of the block's transitions, then the learning steps.
-        state = state._replace(
-            buffer_state=replay.add(buffer, state.buffer_state, transitions, config))
-        learning = block_index >= first_learning_block
-        learned = (block_index - first_learning_block) * learns_per_block  # before this block
-        if learns_per_block == 1:
-            state, stats = learn_once(state, sample_key, learned + 1, learning, hparams)
-            stats = jax.tree.map(lambda x: x[None], stats)
-        else:
-            state, stats = jax.lax.scan(
-                lambda s, xs: learn_once(s, xs[0], learned + xs[1], learning, hparams), state,
-                (jax.random.split(sample_key, learns_per_block),
-                 jnp.arange(1, learns_per_block + 1)))
-        learning = jnp.broadcast_to(learning, (learns_per_block,))
-        episodes = jnp.sum(done)
-        return state, (learning, stats, episodes, jnp.sum(jnp.where(done, returns, 0.0)))
-
-    def evaluate_state(state: TrainState, final):
-        """The greedy evaluation: `final_eval_episodes` episodes if `final` (which may be
-        traced), else `eval_episodes`. With periodic evaluation on, one evaluation program
-        computes both (see `report`), so that it is compiled once."""
-        key, eval_key = jax.random.split(state.key)
-        args = (eval_key, state.online_params, network, env, env_params)
-        if config.eval_every:
-            means = evaluate(*args, (config.eval_episodes, config.final_eval_episodes))
-            mean_return = jnp.where(final, means[1], means[0])
-        else:
-            mean_return = evaluate(*args, config.final_eval_episodes)
-        return state._replace(key=key), mean_return
-
-    def report(state: TrainState, report_index, hparams):
-        """`blocks_per_report` blocks, then the metrics of this stretch. With periodic
-        evaluation, report `config.num_reports` (one past the last) is the final
-        evaluation: no blocks, `final_eval_episodes` episodes (see `make_train`)."""
-        def blocks(state):
-            block_indices = report_index * blocks_per_report + jnp.arange(blocks_per_report)
-            return jax.lax.scan(lambda s, b: block(s, b, hparams), state, block_indices)
-
-        final = report_index == config.num_reports
-        if config.eval_every:  # (`final` is never true without it: see `make_train`)
-            # `report_index` comes from the scan's xs, so this stays a real branch under vmap.
-            # What `blocks` returns beside the state (see `block`), for a report of none.
-            per_learn = jnp.zeros((blocks_per_report, learns_per_block), jnp.float32)
-            nothing = (per_learn.astype(bool), LearnStats(per_learn, per_learn, per_learn),
-                       jnp.zeros(blocks_per_report, jnp.int32), per_learn[:, 0])
-            state, (learning, stats, episodes, return_sums) = jax.lax.cond(
-                final, lambda s: (s, nothing), blocks, state)
-        else:
-            state, (learning, stats, episodes, return_sums) = blocks(state)
-        total_episodes = jnp.sum(episodes)
-        metrics = {name: _masked_mean(value, learning)
-                   for name, value in stats._asdict().items()}
-        metrics["epsilon"] = jnp.float32(0.0) if config.noisy else epsilon_at(
-            state.frame, hparams.eps_start, hparams.eps_end, hparams.eps_decay_frames)
-        metrics["train_episodes"] = total_episodes
-        metrics["train_episode_return"] = jnp.where(
-            total_episodes > 0, jnp.sum(return_sums) / jnp.maximum(total_episodes, 1), jnp.nan)
-        if config.eval_every:
-            state, metrics["eval_return"] = evaluate_state(state, final)
-        return state, metrics
-
     def run_reports(state: TrainState, report_indices, hparams):
-        return jax.lax.scan(lambda s, i: report(s, i, hparams), state, report_indices)
+        return jax.lax.scan(lambda s, i: run_report(parts, s, i, hparams), state,
+                            report_indices)
 
-    def final_eval(state: TrainState):
-        return evaluate_state(state, final=True)
-
-    return Trainer(init, run_reports, final_eval, network, buffer)
+    return Trainer(functools.partial(init_state, parts), run_reports,
+                   lambda state: evaluate_state(parts, state, final=True), parts.network,
+                   parts.buffer)
 
 
 def make_train(config: Config, env=None, env_params=None):

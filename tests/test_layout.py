@@ -15,7 +15,7 @@ import pytest
 
 from purejaxdqn import layout
 from purejaxdqn.cli import main
-from purejaxdqn.runner import CHECKPOINT_PATTERN, own_checkpoints, read_meta
+from purejaxdqn.checkpoints import CHECKPOINT_PATTERN, own_checkpoints, read_meta
 
 SMALL = ["--num-frames", "1600", "--eval-every", "400", "--warmup-steps", "100",
          "--buffer-size", "1000", "--batch-size", "32", "--hidden-sizes", "16",
@@ -129,8 +129,8 @@ def test_the_library_splits_when_it_starts_jax_and_warns_once_when_it_cannot(whe
 DUMPING_CLI = """
 import runpy, sys
 import jax, numpy as np
-import purejaxdqn.runner as runner
-dump, load = sys.argv.pop(1), runner.load_checkpoint
+import purejaxdqn.checkpoints as checkpoints
+dump, load = sys.argv.pop(1), checkpoints.load_checkpoint
 def load_and_dump(*args, **kwargs):
     state, metrics, next_report = load(*args, **kwargs)
     leaves = [jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
@@ -139,7 +139,7 @@ def load_and_dump(*args, **kwargs):
                                                for i, x in enumerate(leaves)},
              **{f"metric_{k}": np.asarray(v) for k, v in metrics.items()})
     return state, metrics, next_report
-runner.load_checkpoint = load_and_dump
+checkpoints.load_checkpoint = load_and_dump
 runpy.run_module("purejaxdqn.cli", run_name="__main__")
 """
 

@@ -36,15 +36,15 @@ SMALL = ["--num-frames", "1600", "--eval-every", "200", "--warmup-steps", "100",
 HANGING_CLI = """
 import os, runpy, sys, time
 import jax
-import purejaxdqn.runner as runner
-hang_after, marker, written, save = int(sys.argv.pop(1)), sys.argv.pop(1), [], runner._remove_older
+import purejaxdqn.checkpoints as checkpoints
+hang_after, marker, written, save = int(sys.argv.pop(1)), sys.argv.pop(1), [], checkpoints.remove_older
 def save_then_hang(*args, **kwargs):
     save(*args, **kwargs)
     written.append(1)
     if len(written) == hang_after and jax.process_index() == 1:
         open(marker, "w").close()
         time.sleep(600)
-runner._remove_older = save_then_hang
+checkpoints.remove_older = save_then_hang
 runpy.run_module("purejaxdqn.cli", run_name="__main__")
 """
 

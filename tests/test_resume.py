@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from purejaxdqn import Config
-from purejaxdqn.runner import checkpoint_name, segment_plan
+from purejaxdqn.checkpoints import checkpoint_name
+from purejaxdqn.runner import segment_plan
 
 FLAGS = ["--num-seeds", "2", "--num-frames", "1600", "--eval-every", "200",
          "--warmup-steps", "100", "--buffer-size", "1000", "--batch-size", "32",
@@ -32,15 +33,15 @@ MINATAR_FLAGS = ["--preset", "breakout-minatar-100k", "--num-seeds", "2", "--num
 # file and hangs, to be killed from outside.
 HANGING_CLI = """
 import runpy, sys, time
-import purejaxdqn.runner as runner
-hang_after, marker, written, save = int(sys.argv.pop(1)), sys.argv.pop(1), [], runner.save_checkpoint
+import purejaxdqn.checkpoints as checkpoints
+hang_after, marker, written, save = int(sys.argv.pop(1)), sys.argv.pop(1), [], checkpoints.save_checkpoint
 def save_then_hang(*args, **kwargs):
     save(*args, **kwargs)
     written.append(1)
     if len(written) == hang_after:
         open(marker, "w").close()
         time.sleep(600)
-runner.save_checkpoint = save_then_hang
+checkpoints.save_checkpoint = save_then_hang
 runpy.run_module("purejaxdqn.cli", run_name="__main__")
 """
 
@@ -133,22 +134,22 @@ def test_without_evaluation_segments_are_whole_learning_blocks(segment_frames):
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
-    from purejaxdqn import runner
+    from purejaxdqn import checkpoints
 
     state = {"w": jnp.arange(6.0).reshape(2, 3), "key": jax.random.split(jax.random.key(1), 2)}
     path = tmp_path / checkpoint_name(2, 0, 1)
-    runner.save_checkpoint(path, state, {"loss": jnp.ones((2, 2))}, 2, {"a": 1})
+    checkpoints.save_checkpoint(path, state, {"loss": jnp.ones((2, 2))}, 2, {"a": 1})
     before = path.read_bytes()
 
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(runner.np, "savez", crash)
+    monkeypatch.setattr(checkpoints.np, "savez", crash)
     with pytest.raises(OSError):
-        runner.save_checkpoint(path, state, {"loss": jnp.zeros((2, 2))}, 3, {"a": 1})
+        checkpoints.save_checkpoint(path, state, {"loss": jnp.zeros((2, 2))}, 3, {"a": 1})
     assert path.read_bytes() == before  # the last good checkpoint is untouched
-    assert runner.read_meta(path) == {"a": 1, "elapsed_s": 0.0}
-    restored, metrics, next_report = runner.load_checkpoint(path, state)
+    assert checkpoints.read_meta(path) == {"a": 1, "elapsed_s": 0.0}
+    restored, metrics, next_report = checkpoints.load_checkpoint(path, state)
     assert next_report == 2
     np.testing.assert_array_equal(metrics["loss"], np.ones((2, 2)))
     np.testing.assert_array_equal(restored["w"], state["w"])
@@ -158,10 +159,10 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_resume_refuses_another_process_count(tmp_path):
-    from purejaxdqn import runner
+    from purejaxdqn import checkpoints
 
     state = {"w": jnp.zeros((2, 3))}
-    runner.save_checkpoint(tmp_path / checkpoint_name(4, 0, 2), state, {}, 4, {})
+    checkpoints.save_checkpoint(tmp_path / checkpoint_name(4, 0, 2), state, {}, 4, {})
     done = subprocess.run([sys.executable, "-m", "purejaxdqn.cli", "train", *FLAGS,
                            "--out", str(tmp_path), "--resume"],
                           capture_output=True, text=True, timeout=600)
