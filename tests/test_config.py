@@ -143,3 +143,17 @@ def test_every_preset_names_a_usable_environment(name):
     assert num_actions >= 2
     image = len(env.observation_space(env_params).shape) == 3
     assert (config.network != "mlp") == image  # MinAtar's presets use the convolution
+
+
+def test_every_field_has_its_meaning_written_once_and_help_reads_it():
+    from purejaxdqn.cli import build_parser
+    from purejaxdqn.config import TRACED_FIELDS, field_docs
+
+    docs = field_docs()
+    assert set(docs) == {f.name for f in dataclasses.fields(Config)}
+    assert all(len(doc) > 10 and "\n" not in doc for doc in docs.values())
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    helps = {a.dest: a.help for a in train._actions}
+    for name, doc in docs.items():
+        assert helps[name].startswith(doc.replace("%", "%%"))
+        assert ("Traced: sweepable." in helps[name]) == (name in TRACED_FIELDS)
