@@ -13,9 +13,9 @@ gradient element (`optax.clip`), ours clips the global norm, both at 10.
 
 import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
+
+from harness import run_python
 
 HERE = Path(__file__).parent
 # rejax's DQN as `vs_rejax.py` configures it, in our terms.
@@ -31,11 +31,6 @@ print(json.dumps({**timings, "frames_per_second": int(sys.argv[2]) * config.num_
 """
 
 
-def run(args: list[str]) -> dict:
-    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--num-frames", type=int, default=40_000)
@@ -44,10 +39,12 @@ def main():
     frames, seeds = str(args.num_frames), str(args.num_seeds)
 
     results = {
-        "purejaxdqn": run(["-c", OURS, frames, seeds, "{}"]),
-        "reference loop": run([str(HERE / "reference_loop.py"), "--num-frames", frames]),
-        "purejaxdqn, rejax's config": run(["-c", OURS, frames, seeds, repr(REJAX_CONFIG)]),
-        "rejax": run([str(HERE / "vs_rejax.py"), "--num-frames", frames, "--num-seeds", seeds]),
+        "purejaxdqn": run_python(["-c", OURS, frames, seeds, "{}"]),
+        "reference loop": run_python([HERE / "reference_loop.py", "--num-frames", frames]),
+        "purejaxdqn, rejax's config": run_python(["-c", OURS, frames, seeds,
+                                                  repr(REJAX_CONFIG)]),
+        "rejax": run_python([HERE / "vs_rejax.py", "--num-frames", frames, "--num-seeds",
+                             seeds]),
     }
     print(f"{args.num_frames:,} frames, no periodic evaluation; reference loop: 1 seed; "
           f"purejaxdqn and rejax: {args.num_seeds} seed(s), vmapped")

@@ -11,29 +11,21 @@ load); wall: the whole command (imports, compile, the run, the summary, the file
 """
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from harness import child_env, run_python, train_cli
+
+CACHE_VARIABLES = ("JAX_COMPILATION_CACHE_DIR", "PUREJAXDQN_COMPILE_CACHE")
 
 
 def run(extra: list[str], env: dict, out: Path) -> dict:
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "purejaxdqn.cli", "train", "--num-seeds", "1",
-                    "--out", str(out), *extra], capture_output=True, text=True, env=env,
-                   check=True)
-    wall = time.perf_counter() - start
-    summary = json.loads((out / "summary.json").read_text())
-    return {"wall_s": wall, "compile_s": summary["compile_s"], "run_s": summary["run_s"]}
+    summary = train_cli(["--num-seeds", "1", *extra], out, env)
+    return {k: summary[k] for k in ("wall_s", "compile_s", "run_s")}
 
 
 def import_seconds(env: dict) -> float:
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import purejaxdqn.commands"], env=env, check=True)
-    return time.perf_counter() - start
+    return run_python(["-c", "import purejaxdqn.commands; print('{}')"], env=env)["wall_s"]
 
 
 def main():
@@ -43,8 +35,6 @@ def main():
     parser.add_argument("--repeats", type=int, default=2,
                         help="runs without the cache and with it filled (it is emptied once)")
     args = parser.parse_args()
-    plain = {k: v for k, v in os.environ.items()
-             if k not in ("JAX_COMPILATION_CACHE_DIR", "PUREJAXDQN_COMPILE_CACHE")}
     codes = {"this": None} | ({"baseline": str(args.baseline.resolve())} if args.baseline
                               else {})
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,14 +42,13 @@ def main():
                 + [("cache filled", [])] * args.repeats)
         for i, (label, extra) in enumerate(runs):
             for code, path in codes.items():
-                env = plain if label == "no cache" else {
-                    **plain, "PUREJAXDQN_COMPILE_CACHE": str(Path(tmp) / f"cache-{code}")}
-                if path:
-                    env = {**env, "PYTHONPATH": os.pathsep.join(
-                        filter(None, [path, env.get("PYTHONPATH")]))}
+                cache = {} if label == "no cache" else {
+                    "PUREJAXDQN_COMPILE_CACHE": str(Path(tmp) / f"cache-{code}")}
+                env = child_env(checkout=path, drop=CACHE_VARIABLES, **cache)
                 r = run(extra, env, Path(tmp) / f"run{i}-{code}")
                 print(f"{label:13s} {code:8s} compile {r['compile_s']:5.2f} s, "
                       f"run {r['run_s']:5.1f} s, wall {r['wall_s']:5.1f} s", flush=True)
+        plain = child_env(drop=CACHE_VARIABLES)
         print(f"import purejaxdqn.commands (JAX and the stack): {import_seconds(plain):.1f} s")
 
 

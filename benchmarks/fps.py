@@ -21,7 +21,6 @@ matmuls ran. Results go to benchmarks/results/<machine>.json and fps_vs_seeds.pn
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -44,7 +43,7 @@ except ImportError:  # a baseline checkout from before the CPU split (gpu.py --b
         return jax.vmap(fn, in_axes)
 from purejaxdqn.envs import resolve_env
 
-RESULTS = Path(__file__).parent / "results"
+from harness import RESULTS, machine_name  # noqa: E402
 
 
 def layer_sizes(config: Config) -> list[int]:
@@ -171,24 +170,6 @@ def replay_bytes_per_seed(config: Config) -> int:
     trainer = make_trainer(config)
     state = jax.eval_shape(trainer.init, jax.random.key(0), config.hyperparams())
     return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(state.buffer_state))
-
-
-def machine_name() -> str:
-    device = jax.devices()[0]
-    if device.platform == "cpu":
-        import os
-        return f"cpu-{os.cpu_count()}cores-{platform.machine()}"
-    return device.device_kind.lower().replace(" ", "-")
-
-
-def write_table(name: str, lines: list[str], tag: str = "") -> Path:
-    """Print a results table (`lines` but the first, the command that made it) and write it
-    whole to benchmarks/results/<name>-<machine><tag>.md."""
-    print("\n".join(lines[1:]))
-    path = RESULTS / f"{name}-{machine_name()}{tag}.md"
-    path.write_text("\n".join(lines) + "\n")
-    print(f"wrote {path}")
-    return path
 
 
 def plot(path: Path, rows: list[dict], title: str) -> None:

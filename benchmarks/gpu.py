@@ -37,16 +37,15 @@ import argparse
 import collections
 import gzip
 import json
-import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from harness import child_env, device_ops, kind_of, median, run_python, timed
+
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+from harness import RESULTS  # noqa: E402
 PASSES_PER_LEARNING_STEP = 10
 
 
@@ -78,17 +77,6 @@ def child_fps(who: str, seeds: int, num_frames: int, repeats: int, peer: str | N
     return time_program(fn, seeds, repeats, keys=keys, max_bytes=limit,
                         compiler_options=compiler_options or None) | {
         "device": device.device_kind}
-
-
-def timed(fn, *args, repeats: int = 5) -> float:
-    import jax
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def child_roofline(num_frames: int):
@@ -123,34 +111,6 @@ def child_roofline(num_frames: int):
             "roofline_frames_per_s": min(bandwidth / bytes_per_frame, matmul_rate / flops),
             "bound": "memory" if bandwidth / bytes_per_frame < matmul_rate / flops
             else "matmul"}
-
-
-KINDS = [("matmul", ("gemm", "cublas", "cutlass", "xmma", "matmul", "dot", "ynn")),
-         ("reduction", ("reduce",)), ("transpose", ("transpose",)),
-         ("copy", ("memcpy", "memset", "copy")), ("fusion", ("fusion", "loop_", "input_"))]
-
-
-def kind_of(name: str) -> str:
-    name = name.lower()
-    return next((kind for kind, marks in KINDS if any(m in name for m in marks)), "other")
-
-
-def device_ops(trace: list[dict]) -> list[dict]:
-    """The events that are device work: on a GPU the kernels and copies on its streams,
-    on a CPU the XLA thunks (events naming an `hlo_op`) but for loops and branches, whose
-    time is their bodies'."""
-    procs = {e["pid"]: e["args"]["name"] for e in trace
-             if e.get("ph") == "M" and e.get("name") == "process_name"}
-    threads = {(e["pid"], e["tid"]): e["args"]["name"] for e in trace
-               if e.get("ph") == "M" and e.get("name") == "thread_name"}
-    gpu = {pid for pid, name in procs.items() if "GPU" in name}
-    ops = [e for e in trace if e.get("ph") == "X" and e["pid"] in gpu]
-    streams = [e for e in ops if "stream" in threads.get((e["pid"], e["tid"]), "").lower()]
-    if gpu:
-        return streams or ops
-    control = ("while", "cond", "call")
-    return [e for e in trace if e.get("ph") == "X" and "hlo_op" in e.get("args", {})
-            and not e["name"].startswith(control)]
 
 
 def child_profile(seeds: int, num_frames: int):
@@ -205,14 +165,9 @@ CHILDREN = {"fps": child_fps, "roofline": child_roofline, "profile": child_profi
 
 
 def child(name: str, *args, pythonpath: str | None = None):
-    env = dict(os.environ)
-    if pythonpath:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH")]))
-    done = subprocess.run([sys.executable, __file__, "--child", name, json.dumps(args)],
-                          capture_output=True, text=True, env=env)
-    if done.returncode:
-        raise SystemExit(f"{name}{args} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """One of CHILDREN, in a fresh process (see `harness.run_python`)."""
+    return run_python([__file__, "--child", name, json.dumps(args)],
+                      env=child_env(checkout=pythonpath))
 
 
 # ---- the parent: no JAX here, so that it holds no device memory ------------------------
@@ -320,7 +275,7 @@ def main():
             tries = [child("fps", name, seeds, args.num_frames, args.repeats, peer,
                            pythonpath=path) for _ in range(args.repeats)]
             run = tries[0] | {"run_s": None if tries[0]["run_s"] is None
-                              else statistics.median(t["run_s"] for t in tries)}
+                              else median(tries, "run_s")}
             run["frames_per_s"] = (None if run["run_s"] is None
                                    else seeds * args.num_frames / run["run_s"])
             if run["run_s"] is None:
@@ -336,7 +291,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "cache"
         solve = [("cold", None), ("cache empty", cache), ("cache filled", cache)]
-        result["solve"] = {name: solve_run("cartpole-40k", args.solve_seeds, args.solve_seed,
+        preset = {"preset": "cartpole-40k", "checkout": None, "flags": []}
+        result["solve"] = {name: solve_run(preset, args.solve_seeds, args.solve_seed,
                                            Path(tmp) / f"run{i}", cache=c)
                            for i, (name, c) in enumerate(solve)}
     save()

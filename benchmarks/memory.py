@@ -10,12 +10,11 @@ capacity and metrics grow with reports only), so each run is short (400 frames).
 
 import argparse
 import json
-import subprocess
-import sys
 
 import jax
 import numpy as np
 
+from harness import run_python
 from purejaxdqn import Config, make_trainer
 
 PROBE = """
@@ -50,9 +49,7 @@ def main():
     print("training state per seed (bytes):", json.dumps(per_seed))
     rows = []
     for n in args.seeds:
-        done = subprocess.run([sys.executable, "-c", PROBE, str(n)], capture_output=True,
-                              text=True, check=True)
-        peak = json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_bytes"]
+        peak = run_python(["-c", PROBE, n])["peak_rss_bytes"]
         rows.append((n, peak))
         print(f"{n:6d} seeds: peak RSS {peak / 2**30:6.2f} GiB")
     (n0, p0), (n1, p1) = rows[0], rows[-1]

@@ -13,38 +13,25 @@ benchmarks/results/time-to-solve-<machine>.md.
 """
 
 import argparse
-import json
-import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from fps import write_table
+from harness import child_env, median, train_cli, write_table
 
 SOLVED = 475.0
 
 
 def run(contestant: dict, num_seeds: int, seed: int, out: Path, cache: Path | None) -> dict:
     """One `purejaxdqn train` process: without the compilation cache, or with it in `cache`."""
-    env = {**os.environ, "PUREJAXDQN_COMPILE_CACHE": str(cache) if cache else "off"}
-    env.pop("PUREJAXDQN_CPU_DEVICES", None)
-    if contestant["checkout"]:
-        env["PYTHONPATH"] = str(contestant["checkout"])
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "purejaxdqn.cli", "train", "--preset",
-                    contestant["preset"], "--num-seeds", str(num_seeds), "--seed", str(seed),
-                    "--out", str(out), *contestant["flags"]],
-                   capture_output=True, text=True, check=True, env=env,
-                   cwd=contestant["checkout"] or None)
-    wall = time.perf_counter() - start
-    summary = json.loads((out / "summary.json").read_text())
+    env = child_env(checkout=contestant["checkout"], drop=("PUREJAXDQN_CPU_DEVICES",),
+                    PUREJAXDQN_COMPILE_CACHE=str(cache) if cache else "off")
+    summary = train_cli(["--preset", contestant["preset"], "--num-seeds", num_seeds, "--seed",
+                         seed, *contestant["flags"]], out, env, cwd=contestant["checkout"])
     final = summary["final_eval_return"]
-    return {"wall_s": wall, "compile_s": summary["compile_s"], "run_s": summary["run_s"],
-            "iqm": final["iqm"]["value"], "iqm_ci": [final["iqm"]["ci_low"],
-                                                     final["iqm"]["ci_high"]],
+    return {"wall_s": summary["wall_s"], "compile_s": summary["compile_s"],
+            "run_s": summary["run_s"], "iqm": final["iqm"]["value"],
+            "iqm_ci": [final["iqm"]["ci_low"], final["iqm"]["ci_high"]],
             "mean": final["mean"]["value"],
             "devices": summary.get("layout", {}).get("devices", 1)}
 
@@ -82,7 +69,7 @@ def main():
                           f"{r['wall_s']:.1f} s (compile {r['compile_s']:.1f}, run "
                           f"{r['run_s']:.1f}), IQM {r['iqm']:.1f}", flush=True)
 
-    base = statistics.median(r["wall_s"] for r in results[contestants[0]["name"], False])
+    base = median(results[contestants[0]["name"], False], "wall_s")
     lines = [f"$ python benchmarks/time_to_solve.py {' '.join(sys.argv[1:])}", "",
              f"{args.num_seeds} seeds (seed {args.seed}), median of {args.repeats} fresh "
              f"processes; solved: IQM of the final greedy return >= {SOLVED:g}; wall "
@@ -91,9 +78,7 @@ def main():
              f"final mean | solved | wall vs {contestants[0]['name']} cold |",
              "|---|---:|---|---:|---:|---:|---|---:|"]
     for (name, cached), runs in results.items():
-        wall = statistics.median(r["wall_s"] for r in runs)
-        compile_s = statistics.median(r["compile_s"] for r in runs)
-        run_s = statistics.median(r["run_s"] for r in runs)
+        wall, compile_s, run_s = (median(runs, k) for k in ("wall_s", "compile_s", "run_s"))
         r = runs[0]  # the same seeds on the same layout give the same returns every repeat
         lines.append(
             f"| {name} | {r['devices']} | {'filled' if cached else 'empty'} | {wall:.1f} "

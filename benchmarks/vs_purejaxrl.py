@@ -35,13 +35,10 @@ does), on one device.
 
 import argparse
 import json
-import os
-import statistics
-import subprocess
 import sys
 from pathlib import Path
 
-from fps import write_table
+from harness import child_env, interleaved, median, run_python, write_table
 
 
 OURS = """
@@ -88,13 +85,9 @@ print(json.dumps(row))
 
 
 def run(code: str, *args, devices: str | None = None) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("PUREJAXDQN_CPU_DEVICES",
-                                                            "XLA_FLAGS")}
-    if devices is not None:
-        env["PUREJAXDQN_CPU_DEVICES"] = devices
-    done = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
-                          text=True, check=True, env=env, cwd=Path(__file__).parent)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """`code` in a fresh process, on the library's default CPU devices or on `devices`."""
+    env = child_env(devices=devices, drop=("PUREJAXDQN_CPU_DEVICES", "XLA_FLAGS"))
+    return run_python(["-c", code, *args], env=env, cwd=Path(__file__).parent)
 
 
 def main():
@@ -122,13 +115,12 @@ def main():
 
     rows = []
     for seeds in args.seeds:
-        runs = {name: [] for name in contestants}
-        for _ in range(args.repeats):  # interleaved: all see the same machine load
-            for name, contest in contestants.items():
-                runs[name].append(contest(seeds))
-            print(seeds, {k: {m: round(v[-1][m], 2) for m in ("compile_s", "run_s")}
-                          for k, v in runs.items()}, flush=True)
-        med = {name: {k: statistics.median(r[k] for r in rs) for k in ("compile_s", "run_s")}
+        runs = interleaved(
+            {name: (lambda contest=contest: contest(seeds)) for name, contest in
+             contestants.items()}, args.repeats,
+            lambda name, r: print(seeds, name, {m: round(r[m], 2) for m in
+                                                ("compile_s", "run_s")}, flush=True))
+        med = {name: {k: median(rs, k) for k in ("compile_s", "run_s")}
                | {"devices": rs[0]["devices"]} for name, rs in runs.items()}
         fps = {name: seeds * args.num_frames / m["run_s"] for name, m in med.items()}
         rows.append({"seeds": seeds, "frames_per_second": fps, "medians": med, "runs": runs})

@@ -2,11 +2,11 @@
 XLA compiler options and static `Config` changes, each combination and seed count in a
 fresh process (XLA's autotuner caches its choices for the life of a process), interleaved.
 
-    python benchmarks/compile_options.py --seeds 64 4096 --options '{}' \\
+    python benchmarks/investigations/compile_options.py --seeds 64 4096 --options '{}' \\
         '{"xla_gpu_autotune_level": 0}' '{"xla_gpu_enable_triton_gemm": false}'
-    python benchmarks/compile_options.py --seeds 1 64 --configs '{}' '{"act_unroll": 4}' \\
+    python benchmarks/investigations/compile_options.py --seeds 1 64 --configs '{}' '{"act_unroll": 4}' \\
         '{"num_envs": 4}'
-    python benchmarks/compile_options.py --seeds 1 8 --configs '{}' '{"eval_every": 2000}' \
+    python benchmarks/investigations/compile_options.py --seeds 1 8 --configs '{}' '{"eval_every": 2000}' \
         --baseline /tmp/before      # a checkout of another commit, run beside this one
 
 An option XLA does not know is reported as an error, not a crash. Prints one JSON line
@@ -15,9 +15,19 @@ per run and, at the end, a table; `--out FILE` also writes the JSON.
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from gpu import child
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/
+from harness import child_env, run_python  # noqa: E402
+
+GPU = Path(__file__).resolve().parents[1] / "gpu.py"
+
+
+def child(name: str, *args, pythonpath: str | None = None) -> dict:
+    """gpu.py's measurement `name`, in a fresh process (see gpu.py's children)."""
+    return run_python([GPU, "--child", name, json.dumps(args)],
+                      env=child_env(checkout=pythonpath))
 
 
 def main():

@@ -8,7 +8,7 @@ many, on any device count. This measures what that costs: frames/s of both at ea
 count (compile apart, median of `--repeats` runs after one compile, the two interleaved),
 and checks the bits of seed 0 and the last seed against each seed run alone.
 
-    python benchmarks/seed_batching.py --seeds 8 64 256 --num-frames 20000
+    python benchmarks/investigations/seed_batching.py --seeds 8 64 256 --num-frames 20000
 
 Results: benchmarks/results/seed-batching-<machine>.md.
 """
@@ -18,7 +18,10 @@ import statistics
 import sys
 import time
 
-from purejaxdqn import layout
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: fps, harness
+from purejaxdqn import layout  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -53,7 +56,7 @@ def main():
         return compile_s, statistics.median(runs), out
 
     alone = jax.jit(train)
-    lines = [f"$ python benchmarks/seed_batching.py {' '.join(sys.argv[1:])}", "",
+    lines = [f"$ python benchmarks/investigations/seed_batching.py {' '.join(sys.argv[1:])}", "",
              f"Config(num_frames={args.num_frames:,}, eval_every=0), {jax.device_count()} CPU "
              f"devices (one per core), seeds split as the library splits them; median of "
              f"{args.repeats} runs after one compile; bits: the last layer's weights and the "
@@ -90,7 +93,9 @@ def main():
                 f"{'yes' if same['map'] else 'no'} |")
         lines.append(line)
         print(line, flush=True)
-    fps.write_table("seed-batching", lines)
+    from harness import write_table
+
+    write_table("seed-batching", lines)
 
 
 if __name__ == "__main__":

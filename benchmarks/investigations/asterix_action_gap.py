@@ -8,7 +8,7 @@ frames that none of them trained on):
   minus the mean of the other four (an agent that knows what kills has it well below 0);
 - deaths at argmin: how often that action had the lowest Q-value (chance: 0.2).
 
-    python benchmarks/asterix_action_gap.py --num-seeds 2
+    python benchmarks/investigations/asterix_action_gap.py --num-seeds 2
 """
 
 import argparse

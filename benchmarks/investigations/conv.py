@@ -1,7 +1,7 @@
 """PatchConv2D (im2col matmul) against hk.Conv2D in the MinAtar training program, side by
 side in one run: 16 seeds, 4,000 frames of Breakout-MinAtar, all learning (batch 32).
 
-    python benchmarks/conv.py
+    python benchmarks/investigations/conv.py
 """
 
 import haiku as hk

@@ -1,7 +1,7 @@
 """The small searches behind the environment presets (benchmarks/environments.py), and the
 longer Asterix runs: per-seed final greedy returns of each setting.
 
-    python benchmarks/env_search.py --only acrobot mountaincar minatar asterix-200k asterix-long \
+    python benchmarks/investigations/env_search.py --only acrobot mountaincar minatar asterix-200k asterix-long \
         asterix-paper asterix-pool minatar-pool
 """
 
