@@ -8,7 +8,30 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytestmark = pytest.mark.slow  # subprocesses
+from tests.runs import finish
+
+
+# The CLI, saying on stderr when XLA compiles a program, and when the persistent cache
+# supplies one. Single array
+# operations (gymnax builds its default params with one `convert_element_type`) are not
+# programs. (JAX records a "compile" for a cache hit too: with the cache on, the hits
+# tell which were loaded.)
+WATCHED_CLI = """
+import re, sys
+import jax, jax.monitoring
+def on_compile(name, *args, fun_name="", **kwargs):
+    op = re.fullmatch(r"jit\\((\\w+)\\)", fun_name)
+    if (name == "/jax/core/compile/backend_compile_duration"
+            and not (op and (hasattr(jax.lax, op[1]) or hasattr(jax.numpy, op[1])))):
+        sys.stderr.write(f"XLA compiled {fun_name}\\n")
+def on_event(name, **kwargs):
+    if name == "/jax/compilation_cache/cache_hits":
+        sys.stderr.write("loaded a program from the compilation cache\\n")
+jax.monitoring.register_event_duration_secs_listener(on_compile)
+jax.monitoring.register_event_listener(on_event)
+from purejaxdqn.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def run_cli(*args):
@@ -16,7 +39,23 @@ def run_cli(*args):
                           capture_output=True, text=True, timeout=600)
 
 
-def test_train_writes_summary_and_files(tmp_path):
+def main_in_process(capsys, *argv) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of `purejaxdqn ARGV`, run in this process."""
+    from purejaxdqn.cli import main
+
+    capsys.readouterr()
+    try:
+        status = main(list(argv))
+    except SystemExit as exit:
+        status = exit.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.mark.slow  # a new process, then every command
+def test_train_writes_summary_and_files(tmp_path, capsys):
+    """`train` as a user runs it, in a new process; then evaluate, render and compare on
+    what it wrote, in this one."""
     out = tmp_path / "run"
     done = run_cli("train", "--num-seeds", "3", "--num-frames", "2000", "--eval-every", "500",
                    "--warmup-steps", "200", "--buffer-size", "1000", "--batch-size", "32",
@@ -49,23 +88,26 @@ def test_train_writes_summary_and_files(tmp_path):
                                metrics["eval_return"][1], rtol=1e-6)
 
     # The saved params evaluate again, greedily, to a return per seed.
-    done = run_cli("evaluate", str(out), "--episodes", "3")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.count("seed ") == 3 and "iqm" in done.stdout
+    status, stdout, stderr = main_in_process(capsys, "evaluate", str(out), "--episodes", "3")
+    assert status == 0, stderr
+    assert stdout.count("seed ") == 3 and "iqm" in stdout
 
-    done = run_cli("render", str(out), "--seed-index", "2", "--out", str(tmp_path / "ep.gif"))
-    assert done.returncode == 0, done.stderr
-    steps = int(done.stdout.split("return ")[-1])  # CartPole: reward 1 per step
+    status, stdout, stderr = main_in_process(capsys, "render", str(out), "--seed-index", "2",
+                                             "--out", str(tmp_path / "ep.gif"))
+    assert status == 0, stderr
+    steps = int(stdout.split("return ")[-1])  # CartPole: reward 1 per step
     with Image.open(tmp_path / "ep.gif") as gif:  # every step, or every k-th past 150
         assert gif.n_frames == len(range(0, steps, max(1, steps // 150)))
-    done = run_cli("render", str(out), "--seed-index", "3")
-    assert done.returncode == 2 and "--seed-index must be in [0, 3)" in done.stderr
+    status, _, stderr = main_in_process(capsys, "render", str(out), "--seed-index", "3")
+    assert status == 2 and "--seed-index must be in [0, 3)" in stderr
 
-    done = run_cli("compare", str(out), str(out), "--out", str(tmp_path / "cmp.png"))
-    assert done.returncode == 0, done.stderr
+    status, _, stderr = main_in_process(capsys, "compare", str(out), str(out), "--out",
+                                        str(tmp_path / "cmp.png"))
+    assert status == 0, stderr
     assert (tmp_path / "cmp.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow  # trains
 def test_evaluated_params_reproduce_training_returns(tmp_path):
     """Greedy evaluation of the saved params uses the same network as training did."""
     from purejaxdqn import Config, train_seeds
@@ -89,40 +131,40 @@ def test_evaluated_params_reproduce_training_returns(tmp_path):
     (["train", "--env-name", "Nope-v0"], "Config.env_name must be one of"),
     (["train", "--hidden-sizes", "a,b"], "expected comma-separated integers"),
 ])
-def test_bad_input_is_one_line(args, message):
-    done = run_cli(*args)
-    assert done.returncode == 2 and message in done.stderr
-    assert "Traceback" not in done.stderr
+def test_bad_input_is_one_line(args, message, capsys):
+    status, _, stderr = main_in_process(capsys, *args)
+    assert status == 2 and message in stderr
+    assert "Traceback" not in stderr
 
 
-def test_bad_input_fails_with_one_line_and_keeps_files(tmp_path):
-    done = run_cli("train", "--gamma", "2")
-    assert done.returncode == 2
-    assert done.stderr.strip() == "purejaxdqn: error: Config.gamma must be in [0, 1], got 2.0"
+def test_bad_input_fails_with_one_line_and_keeps_files(tmp_path, capsys):
+    status, _, stderr = main_in_process(capsys, "train", "--gamma", "2")
+    assert status == 2
+    assert stderr.strip() == "purejaxdqn: error: Config.gamma must be in [0, 1], got 2.0"
     (tmp_path / "keep.txt").write_text("earlier work")
-    done = run_cli("train", "--out", str(tmp_path))
-    assert done.returncode == 2 and "is not empty" in done.stderr
+    status, _, stderr = main_in_process(capsys, "train", "--out", str(tmp_path))
+    assert status == 2 and "is not empty" in stderr
     assert (tmp_path / "keep.txt").read_text() == "earlier work"
 
 
+@pytest.mark.slow  # three new processes: the cache is across processes
 def test_a_repeated_command_loads_its_programs_from_the_cache(tmp_path):
     import os
-
-    from tests.test_cli_errors import WATCHED_CLI
 
     env = {**os.environ, "PUREJAXDQN_COMPILE_CACHE": str(tmp_path / "cache")}
     args = ["train", "--num-seeds", "1", "--num-frames", "1000", "--eval-every", "500",
             "--warmup-steps", "100", "--hidden-sizes", "16"]
 
     def train(*extra):
-        done = subprocess.run([sys.executable, "-c", WATCHED_CLI, *args, *extra],
-                              capture_output=True, text=True, timeout=600, env=env)
-        assert done.returncode == 0, done.stderr
-        return done.stderr
+        return subprocess.Popen([sys.executable, "-c", WATCHED_CLI, *args, *extra],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env)
 
     loaded = "loaded a program from the compilation cache"
-    first = train()  # compiles, and fills the cache
-    assert "XLA compiled jit(train)" in first and loaded not in first
+    ((status, _, first),) = finish([train()])  # compiles, and fills the cache
+    assert status == 0 and "XLA compiled jit(train)" in first and loaded not in first
     assert any((tmp_path / "cache").iterdir())
-    assert loaded in train()  # the training program comes from the cache
-    assert loaded not in train("--no-compile-cache")
+    (status, _, again), (status_off, _, off) = finish([train(), train("--no-compile-cache")])
+    assert status == 0 and status_off == 0, again + off
+    assert loaded in again  # the training program comes from the cache
+    assert loaded not in off and "XLA compiled jit(train)" in off

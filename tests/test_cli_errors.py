@@ -1,59 +1,71 @@
 """Every bad input ends in one line `purejaxdqn: error: ...` naming the file or field, exit
 status 2, before anything compiles, with every existing file untouched; and the edges that
-used to lose finished work now keep it."""
+used to lose finished work now keep it. The error cases run in this process through
+`cli.main(argv)`, watched for compiles; a new process only where one is the point."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
+import jax
+import jax.monitoring
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.slow  # subprocesses
+from purejaxdqn.cli import main
 
 SMALL = ["--num-seeds", "2", "--num-frames", "1600", "--eval-every", "400",
          "--warmup-steps", "100", "--buffer-size", "1000", "--batch-size", "32",
          "--hidden-sizes", "16"]
 
-# The CLI, saying on stderr when XLA compiles a program (so an error that comes after a
-# compile shows a second line), and when the persistent cache supplies one. Single array
-# operations (gymnax builds its default params with one `convert_element_type`) are not
-# programs. (JAX records a "compile" for a cache hit too: with the cache on, the hits
-# tell which were loaded.)
-WATCHED_CLI = """
-import re, sys
-import jax, jax.monitoring
-def on_compile(name, *args, fun_name="", **kwargs):
-    op = re.fullmatch(r"jit\\((\\w+)\\)", fun_name)
-    if (name == "/jax/core/compile/backend_compile_duration"
-            and not (op and (hasattr(jax.lax, op[1]) or hasattr(jax.numpy, op[1])))):
-        sys.stderr.write(f"XLA compiled {fun_name}\\n")
-def on_event(name, **kwargs):
-    if name == "/jax/compilation_cache/cache_hits":
-        sys.stderr.write("loaded a program from the compilation cache\\n")
-jax.monitoring.register_event_duration_secs_listener(on_compile)
-jax.monitoring.register_event_listener(on_event)
-from purejaxdqn.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
+
+def is_program(fun_name: str) -> bool:
+    """Whether a compiled `fun_name` is a program, not one array operation (gymnax builds
+    its default params with one `convert_element_type`)."""
+    op = re.fullmatch(r"jit\((\w+)\)", fun_name)
+    return not (op and (hasattr(jax.lax, op[1]) or hasattr(jax.numpy, op[1])))
 
 
-def cli(*args, watched=False):
-    command = ["-c", WATCHED_CLI] if watched else ["-m", "purejaxdqn.cli"]
-    return subprocess.run([sys.executable, *command, *map(str, args)], capture_output=True,
-                          text=True, timeout=600)
+COMPILED: list[str] = []  # the programs XLA compiled in this process, in order
+
+
+def _on_compile(name, *args, fun_name="", **kwargs):
+    if name == "/jax/core/compile/backend_compile_duration" and is_program(fun_name):
+        COMPILED.append(fun_name)
+
+
+jax.monitoring.register_event_duration_secs_listener(_on_compile)
+
+
+def main_in_process(argv, capsys) -> tuple[int, str, str, list[str]]:
+    """(exit status, stdout, stderr, programs compiled) of `purejaxdqn ARGV` run here."""
+    capsys.readouterr()
+    compiled_before = len(COMPILED)
+    try:
+        status = main([str(a) for a in argv])
+    except SystemExit as exit:  # argparse's errors
+        status = exit.code
+    out, err = capsys.readouterr()
+    return status, out, err, COMPILED[compiled_before:]
+
+
+def test_the_watch_sees_a_compile():
+    before = len(COMPILED)
+    jax.jit(lambda x: jax.numpy.sin(x) * 2)(1.0)
+    assert COMPILED[before:] == ["jit(<lambda>)"]
 
 
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> Path:
     """A small segmented run, finished: checkpoint, params, metrics, summary."""
     out = tmp_path_factory.mktemp("runs") / "done"
-    done = cli("train", *SMALL, "--segment-frames", "800", "--out", out, watched=True)
-    assert done.returncode == 0, done.stderr
-    assert "XLA compiled" in done.stderr  # the watch sees the training programs compile
+    compiled_before = len(COMPILED)
+    assert main(["train", *SMALL, "--segment-frames", "800", "--out", str(out)]) == 0
+    assert len(COMPILED) > compiled_before  # the watch sees the training programs compile
     return out
 
 
@@ -143,7 +155,7 @@ def snapshot(directory: Path) -> dict:
 
 @pytest.mark.parametrize("name", CASES)
 def test_bad_input_is_one_line_before_compiling_and_touches_nothing(name, finished_run,
-                                                                     tmp_path):
+                                                                     tmp_path, capsys):
     args, spoil, message = CASES[name]
     run, empty, file = tmp_path / "run", tmp_path / "empty", tmp_path / "file"
     shutil.copytree(finished_run, run)
@@ -156,13 +168,14 @@ def test_bad_input_is_one_line_before_compiling_and_touches_nothing(name, finish
     def fill(text: str) -> str:
         return text.replace("RUN", str(run)).replace("TMP", str(empty)).replace("FILE", str(file))
 
-    done = cli(*map(fill, args), watched=True)
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.splitlines() == [done.stderr.strip()]  # one line, so no compile
-    assert done.stderr.startswith("purejaxdqn: error: ") and fill(message) in done.stderr
+    status, _, stderr, compiled = main_in_process(map(fill, args), capsys)
+    assert status == 2, stderr
+    assert stderr.splitlines() == [stderr.strip()] and not compiled, (stderr, compiled)
+    assert stderr.startswith("purejaxdqn: error: ") and fill(message) in stderr
     assert sorted(tmp_path.rglob("*")) == paths and snapshot(tmp_path) == before
 
 
+@pytest.mark.slow  # a new process: the point is what it imports
 def test_help_and_argument_errors_load_no_jax():
     probe = ("import sys\nfrom purejaxdqn.cli import main\n"
              "for argv in (['train', '--help'], ['sweep', '--learning-rat', '1']):\n"
@@ -173,28 +186,34 @@ def test_help_and_argument_errors_load_no_jax():
     assert done.stdout.splitlines()[-1] == "False False", done.stderr
 
 
-def test_outputs_into_an_empty_or_missing_directory_are_written(finished_run, tmp_path):
+@pytest.mark.slow  # trains, renders and compares
+def test_outputs_into_an_empty_or_missing_directory_are_written(finished_run, tmp_path,
+                                                                capsys):
     (tmp_path / "sweep").mkdir()  # existing and empty: used to lose the whole sweep
-    done = cli("sweep", "--grid", "tau=0.01,0.1", *SMALL, "--eval-every", "0",
-               "--out", tmp_path / "sweep")
-    assert done.returncode == 0, done.stderr
+    status, _, stderr, _ = main_in_process(["sweep", "--grid", "tau=0.01,0.1", *SMALL,
+                                            "--eval-every", "0", "--out", tmp_path / "sweep"],
+                                           capsys)
+    assert status == 0, stderr
     assert {p.name for p in (tmp_path / "sweep").iterdir()} == {
         "metrics.npz", "summary.json", "sweep.png"}
-    done = cli("render", finished_run, "--out", tmp_path / "new" / "deeper" / "ep.gif")
-    assert done.returncode == 0, done.stderr
+    status, _, stderr, _ = main_in_process(
+        ["render", finished_run, "--out", tmp_path / "new" / "deeper" / "ep.gif"], capsys)
+    assert status == 0, stderr
     assert (tmp_path / "new" / "deeper" / "ep.gif").stat().st_size > 0
-    done = cli("compare", finished_run, "--out", tmp_path / "other" / "c.png")
-    assert done.returncode == 0, done.stderr
+    status, _, stderr, _ = main_in_process(
+        ["compare", finished_run, "--out", tmp_path / "other" / "c.png"], capsys)
+    assert status == 0, stderr
     assert (tmp_path / "other" / "c.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_resume_on_a_finished_run_only_reports_it(finished_run, tmp_path):
+def test_resume_on_a_finished_run_only_reports_it(finished_run, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(finished_run, run)
     before = snapshot(run)
-    done = cli("train", "--out", run, "--resume")
-    assert done.returncode == 0, done.stderr
-    assert "this run is finished" in done.stdout and "nothing to resume" in done.stdout
+    status, stdout, stderr, compiled = main_in_process(["train", "--out", run, "--resume"],
+                                                       capsys)
+    assert status == 0 and not compiled, (stderr, compiled)
+    assert "this run is finished" in stdout and "nothing to resume" in stdout
     assert snapshot(run) == before
 
 

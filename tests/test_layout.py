@@ -16,6 +16,7 @@ import pytest
 from purejaxdqn import layout
 from purejaxdqn.cli import main
 from purejaxdqn.checkpoints import CHECKPOINT_PATTERN, own_checkpoints, read_meta
+from tests.runs import assert_same_outputs, finish
 
 SMALL = ["--num-frames", "1600", "--eval-every", "400", "--warmup-steps", "100",
          "--buffer-size", "1000", "--batch-size", "32", "--hidden-sizes", "16",
@@ -28,6 +29,13 @@ def environment(devices: str | None) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("PUREJAXDQN_CPU_DEVICES",
                                                             "XLA_FLAGS")}
     return env if devices is None else {**env, "PUREJAXDQN_CPU_DEVICES": devices}
+
+
+def popen(args, devices: str | None, module: bool = True) -> subprocess.Popen:
+    """The CLI (or, with `module=False`, python) with `args`, started on `devices`."""
+    prefix = ["-m", "purejaxdqn.cli"] if module else []
+    return subprocess.Popen([sys.executable, *prefix, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=environment(devices))
 
 
 def cli(*args, devices: str | None = None, timeout: int = 600):
@@ -71,24 +79,19 @@ def test_bad_device_counts_are_one_line_before_jax_starts(capsys):
 
 @pytest.mark.slow
 def test_the_default_uses_every_core_and_a_layout_gives_the_same_bits(tmp_path):
-    runs = []
-    for name in ("a", "b"):
-        done = cli("train", *SMALL, "--num-seeds", "6", "--seed", "4", "--out",
-                   str(tmp_path / name))
-        assert done.returncode == 0, done.stderr
-        runs.append(tmp_path / name)
+    runs = [tmp_path / name for name in ("a", "b")]
+    for status, stdout, stderr in finish([popen(
+            ["train", *SMALL, "--num-seeds", "6", "--seed", "4", "--out", str(run)], None)
+            for run in runs]):
+        assert status == 0, stderr
     devices = layout.best_device_count(6, layout.cpu_cores())
-    assert f"training 6 seeds on {devices} cpu device" in done.stdout
+    assert f"training 6 seeds on {devices} cpu device" in stdout
     summary = json.loads((runs[0] / "summary.json").read_text())
     assert summary["layout"] == {"platform": "cpu", "processes": 1, "devices": devices,
                                  "devices_per_process": devices,
                                  "seeds_per_device": -(-6 // devices),
                                  "padding_seeds": -6 % devices}
-    for name in ("metrics.npz", "params.npz"):
-        a, b = np.load(runs[0] / name), np.load(runs[1] / name)
-        assert a.files == b.files
-        for key in a.files:
-            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{name}:{key}")
+    assert_same_outputs(*runs)
 
 
 LIBRARY = """
@@ -112,17 +115,15 @@ print(jax.device_count(), len(ours), *ours, sep="|")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("when", ["first", "late"])
-def test_the_library_splits_when_it_starts_jax_and_warns_once_when_it_cannot(when):
-    done = subprocess.run([sys.executable, "-c", LIBRARY, when], capture_output=True,
-                          text=True, timeout=600, env=environment("3"))
-    assert done.returncode == 0, done.stderr
-    devices, warnings, *message = done.stdout.strip().splitlines()[-1].split("|")
-    if when == "first":
-        assert (devices, warnings) == ("3", "0")
-    else:
-        assert (devices, warnings) == ("1", "1")
-        assert "call purejaxdqn.use_cpu_devices(num_seeds=...) right after" in message[0]
+def test_the_library_splits_when_it_starts_jax_and_warns_once_when_it_cannot():
+    first, late = finish([popen(["-c", LIBRARY, when], "3", module=False)
+                          for when in ("first", "late")])
+    for status, _, stderr in (first, late):
+        assert status == 0, stderr
+    assert first[1].strip().splitlines()[-1].split("|") == ["3", "0"]
+    devices, warnings, message = late[1].strip().splitlines()[-1].split("|")
+    assert (devices, warnings) == ("1", "1")
+    assert "call purejaxdqn.use_cpu_devices(num_seeds=...) right after" in message
 
 
 # The CLI, which after loading a checkpoint dumps the state it resumes from to a file.
@@ -179,7 +180,9 @@ def saved_rows(path, name: str) -> np.ndarray:
 @pytest.mark.parametrize("before, after", [("1", "2"), ("2", "1")])
 def test_a_checkpoint_resumes_on_another_device_count(tmp_path, before, after):
     out = tmp_path / "run"
-    args = ["train", *SMALL, "--num-frames", "40000", "--eval-every", "1000",
+    # Long enough that the signal lands while it runs (a segment takes a fraction of a
+    # second), short enough that the resumed run soon ends.
+    args = ["train", *SMALL, "--num-frames", "12000", "--eval-every", "1000",
             "--segment-frames", "1000", "--num-seeds", "3", "--out", str(out)]
     with open(tmp_path / "stderr", "w+") as log:
         status = stop_at(start(args, before, log),
@@ -209,7 +212,7 @@ def test_a_checkpoint_resumes_on_another_device_count(tmp_path, before, after):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["layout"]["devices"] == int(after)
     assert summary["layout_before_resume"]["devices"] == int(before)
-    assert np.load(out / "metrics.npz")["eval_return"].shape == (3, 40)
+    assert np.load(out / "metrics.npz")["eval_return"].shape == (3, 12)
 
 
 @pytest.mark.slow
@@ -266,13 +269,13 @@ print(np.array_equal(jax.tree.leaves(alone.params)[-1], jax.tree.leaves(result.p
 
 @pytest.mark.slow
 def test_on_a_cpu_a_seed_gives_the_same_bits_alone_and_on_any_device_count(tmp_path):
+    paths = {devices: tmp_path / f"{devices}.npz" for devices in ("1", "2", "3")}
+    done = finish([popen(["-c", SEED_BITS, str(path)], devices, module=False)
+                   for devices, path in paths.items()])  # side by side
     runs = {}
-    for devices in ("1", "2", "3"):
-        path = tmp_path / f"{devices}.npz"
-        done = subprocess.run([sys.executable, "-c", SEED_BITS, str(path)], capture_output=True,
-                              text=True, timeout=600, env=environment(devices))
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.split()[-1] == "True"  # seed 4 of 5 is seed 4 trained alone
+    for (devices, path), (status, stdout, stderr) in zip(paths.items(), done):
+        assert status == 0, stderr
+        assert stdout.split()[-1] == "True"  # seed 4 of 5 is seed 4 trained alone
         runs[devices] = np.load(path)
         assert int(runs[devices]["devices"]) == int(devices)
     for devices in ("2", "3"):  # 5 seeds: 3 each on 2 devices, 2 each on 3 (padded to 6)

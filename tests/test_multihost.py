@@ -10,9 +10,9 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
+from tests.runs import assert_same_outputs, finish
 from tests.test_sharding import SCRIPT
 
 pytestmark = pytest.mark.slow  # processes
@@ -62,21 +62,6 @@ def start(command: list[str], devices: int = 1, **env) -> subprocess.Popen:
                             text=True, env=env)
 
 
-def finish(processes: list[subprocess.Popen], timeout: float = TIMEOUT_S) -> list[tuple]:
-    """(returncode, stdout, stderr) of each process; kills them (by pid) if time runs out."""
-    deadline, results = time.monotonic() + timeout, []
-    try:
-        for p in processes:
-            out, err = p.communicate(timeout=max(deadline - time.monotonic(), 1))
-            results.append((p.returncode, out, err))
-    finally:
-        for p in processes:
-            if p.poll() is None:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait()
-    return results
-
-
 def cli_processes(n: int, args_of, devices: int = 1, prefix=("-m", "purejaxdqn.cli")):
     """`n` processes of the CLI joined by --coordinator on a free port; `args_of(i)`."""
     coordinator = f"localhost:{free_port()}"
@@ -85,42 +70,46 @@ def cli_processes(n: int, args_of, devices: int = 1, prefix=("-m", "purejaxdqn.c
             for i in range(n)]
 
 
-def script_results(processes: int, devices: int) -> list[dict]:
+def start_script(processes: int, devices: int) -> list[subprocess.Popen]:
+    """The test script in `processes` processes of `devices` devices each, joined."""
     coordinator = f"localhost:{free_port()}"
-    runs = finish([start([sys.executable, "-c", DISTRIBUTED_SCRIPT if processes > 1 else SCRIPT],
-                         devices, TEST_COORDINATOR=coordinator, TEST_PROCESSES=str(processes),
-                         TEST_PROCESS_ID=str(i))
-                   for i in range(processes)])
+    return [start([sys.executable, "-c", DISTRIBUTED_SCRIPT if processes > 1 else SCRIPT],
+                  devices, TEST_COORDINATOR=coordinator, TEST_PROCESSES=str(processes),
+                  TEST_PROCESS_ID=str(i), TEST_SEED_COUNTS="6")  # 6: padded on 4 devices
+            for i in range(processes)]
+
+
+def results_of(runs: list[tuple]) -> list[dict]:
     for code, _, err in runs:
         assert code == 0, err
     return [json.loads(out.strip().splitlines()[-1]) for _, out, _ in runs]
 
 
-@pytest.mark.parametrize("processes,devices", [(2, 1), (2, 2)])
+# Each test starts its one-process reference beside the processes it compares with it:
+# compiling is mostly one core's work, so they overlap on a machine of two.
+# 2 processes x 2 devices; 2 x 1 is the CLI's and the sweep's below.
+@pytest.mark.parametrize("processes,devices", [(2, 2)])
 def test_processes_match_one_process_with_as_many_devices(processes, devices):
-    (one,) = script_results(1, processes * devices)
-    many = script_results(processes, devices)
+    one, *many = results_of(finish(start_script(1, processes * devices)
+                                   + start_script(processes, devices)))
     assert one["devices"] == processes * devices
     for result in many:  # every process sees the whole result, equal to one process's
         assert result == one
 
 
 def test_cli_under_two_processes_writes_once(tmp_path):
-    single = finish([start([sys.executable, "-m", "purejaxdqn.cli", "train", *SMALL,
-                            "--num-seeds", "6", "--out", str(tmp_path / "single")], 2)])
-    assert single[0][0] == 0, single[0][2]
-    (code0, out0, err0), (code1, out1, err1) = finish(cli_processes(
-        2, lambda i: ["train", *SMALL, "--num-seeds", "6", "--out", str(tmp_path / f"p{i}")]))
+    single, (code0, out0, err0), (code1, out1, err1) = finish([
+        start([sys.executable, "-m", "purejaxdqn.cli", "train", *SMALL, "--num-seeds", "6",
+               "--out", str(tmp_path / "single")], 2),
+        *cli_processes(2, lambda i: ["train", *SMALL, "--num-seeds", "6", "--out",
+                                     str(tmp_path / f"p{i}")])])
+    assert single[0] == 0, single[2]
     assert code0 == 0 and code1 == 0, err0 + err1
     assert not (tmp_path / "p1").exists()  # process 1 wrote nothing
     assert [line for line in out1.splitlines() if not line.startswith("[Gloo]")] == [
         "process 1 of 2: its seeds are trained; process 0 reports and writes the results"]
     assert "final greedy return" in out0
-    for name in ("params.npz", "metrics.npz"):
-        a, b = np.load(tmp_path / "single" / name), np.load(tmp_path / "p0" / name)
-        assert a.files == b.files
-        for key in a.files:
-            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{name}:{key}")
+    assert_same_outputs(tmp_path / "single", tmp_path / "p0")
     summaries = [json.loads((tmp_path / d / "summary.json").read_text()) for d in ("single", "p0")]
     assert summaries[0]["final_eval_return"] == summaries[1]["final_eval_return"]
 
@@ -128,58 +117,55 @@ def test_cli_under_two_processes_writes_once(tmp_path):
 def test_a_killed_process_ends_the_run_and_both_resume_bitwise(tmp_path):
     heartbeat = 5
     segmented = [*SMALL, "--num-seeds", "6", "--segment-frames", "400"]
-    whole = finish([start([sys.executable, "-m", "purejaxdqn.cli", "train", *segmented,
-                           "--out", str(tmp_path / "whole")], 2)])
-    assert whole[0][0] == 0, whole[0][2]
+    whole = start([sys.executable, "-m", "purejaxdqn.cli", "train", *segmented, "--out",
+                   str(tmp_path / "whole")], 2)  # runs beside the pair below
 
-    out, marker = tmp_path / "run", tmp_path / "hanging"
-    args = ["train", *segmented, "--out", str(out), "--heartbeat-timeout", str(heartbeat)]
-    first, second = cli_processes(
-        2, lambda i: args, prefix=("-c", HANGING_CLI, "2", str(marker)))
     try:
-        deadline = time.monotonic() + TIMEOUT_S
-        while not marker.exists():  # process 1 (and so 0) holds 2 segments, then hangs
-            assert time.monotonic() < deadline and second.poll() is None, second.stderr.read()
-            time.sleep(0.1)
-        os.kill(second.pid, signal.SIGKILL)
-        killed_at = time.monotonic()
-        (code0, _, err0), (code1, _, _) = finish([first, second], timeout=heartbeat + 60)
-        waited = time.monotonic() - killed_at
-    finally:
-        finish([first, second], timeout=1)
-    assert code1 == -signal.SIGKILL
-    assert waited < heartbeat + 60, waited
-    assert code0 == 1 and "process 0 of 2 lost another process" in err0, err0[-2000:]
-    assert not (out / "summary.json").exists()
+        out, marker = tmp_path / "run", tmp_path / "hanging"
+        args = ["train", *segmented, "--out", str(out), "--heartbeat-timeout", str(heartbeat)]
+        first, second = cli_processes(
+            2, lambda i: args, prefix=("-c", HANGING_CLI, "2", str(marker)))
+        try:
+            deadline = time.monotonic() + TIMEOUT_S
+            while not marker.exists():  # process 1 (and so 0) holds 2 segments, then hangs
+                assert time.monotonic() < deadline and second.poll() is None, second.stderr.read()
+                time.sleep(0.1)
+            os.kill(second.pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+            (code0, _, err0), (code1, _, _) = finish([first, second], timeout=heartbeat + 60)
+            waited = time.monotonic() - killed_at
+        finally:
+            finish([first, second], timeout=1)
+        assert code1 == -signal.SIGKILL
+        assert waited < heartbeat + 60, waited
+        assert code0 == 1 and "process 0 of 2 lost another process" in err0, err0[-2000:]
+        assert not (out / "summary.json").exists()
 
-    resumed = finish(cli_processes(2, lambda i: [*args, "--resume"]))
-    for code, _, err in resumed:
-        assert code == 0, err
-    for name in ("params.npz", "metrics.npz"):
-        a, b = np.load(tmp_path / "whole" / name), np.load(out / name)
-        assert a.files == b.files
-        for key in a.files:
-            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{name}:{key}")
+        resumed = finish(cli_processes(2, lambda i: [*args, "--resume"]) + [whole])
+        for code, _, err in resumed:
+            assert code == 0, err
+        assert_same_outputs(tmp_path / "whole", out)
+    finally:
+        if whole.poll() is None:
+            os.kill(whole.pid, signal.SIGKILL)
+            whole.wait()
 
 
 def test_sweep_under_srun_joins_with_what_jax_detects(tmp_path):
     """`--distributed` takes the process count and index from SLURM's variables, as under
     `srun` (here set by hand; the coordinator on a free port instead of SLURM's fixed one)."""
     sweep = ["sweep", "--grid", "tau=0.01,0.1", *SMALL, "--num-seeds", "3"]
-    single = finish([start([sys.executable, "-m", "purejaxdqn.cli", *sweep,
-                            "--out", str(tmp_path / "single")], 2)])
-    assert single[0][0] == 0, single[0][2]
     coordinator = f"localhost:{free_port()}"
-    runs = finish([start([sys.executable, "-m", "purejaxdqn.cli", *sweep, "--distributed",
-                          "--out", str(tmp_path / f"p{i}")], 1,
-                         SLURM_JOB_ID="7", SLURM_NTASKS="2", SLURM_PROCID=str(i),
-                         SLURM_LOCALID=str(i), SLURM_NODEID="0",
-                         SLURM_STEP_NODELIST="localhost", JAX_COORDINATOR_ADDRESS=coordinator)
-                   for i in range(2)])
+    slurm = dict(SLURM_JOB_ID="7", SLURM_NTASKS="2", SLURM_NODEID="0",
+                 SLURM_STEP_NODELIST="localhost", JAX_COORDINATOR_ADDRESS=coordinator)
+    single, *runs = finish(
+        [start([sys.executable, "-m", "purejaxdqn.cli", *sweep, "--out",
+                str(tmp_path / "single")], 2)]
+        + [start([sys.executable, "-m", "purejaxdqn.cli", *sweep, "--distributed", "--out",
+                  str(tmp_path / f"p{i}")], 1, SLURM_PROCID=str(i), SLURM_LOCALID=str(i),
+                 **slurm) for i in range(2)])
+    assert single[0] == 0, single[2]
     for code, _, err in runs:
         assert code == 0, err
     assert "process 1 of 2" in runs[1][1] and not (tmp_path / "p1").exists()
-    a, b = np.load(tmp_path / "single" / "metrics.npz"), np.load(tmp_path / "p0" / "metrics.npz")
-    assert a.files == b.files
-    for key in a.files:
-        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert_same_outputs(tmp_path / "single", tmp_path / "p0", names=("metrics.npz",))

@@ -1,7 +1,6 @@
 """Noisy networks: noise follows the key, evaluation uses the mean weights."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -1,6 +1,7 @@
 """The training loop's module-level pieces, each alone: one acting step, one block, a
 report's metrics, epsilon."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -69,7 +70,8 @@ def test_run_block_learns_only_after_warm_up():
     parts = make_parts(config, CounterEnv(), None)
     hparams = config.hyperparams()
     state = init_state(parts, jax.random.key(0), hparams)
-    block = jax.jit(lambda s, b: run_block(parts, s, b, hparams))
+    # The block index is traced: one program serves every block, warm-up or not.
+    block = jax.jit(chex.assert_max_traces(lambda s, b: run_block(parts, s, b, hparams), n=1))
     for b in range(3):
         before = state.online_params
         state, (learning, stats, episodes, return_sums) = block(state, b)

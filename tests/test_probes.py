@@ -22,11 +22,12 @@ def learned_q(env, **overrides) -> np.ndarray:
     return np.asarray(network.apply(result.params, np.ones((1,), np.float32)))
 
 
-@pytest.mark.parametrize("n_step", [1, 3])
-@pytest.mark.parametrize("terminate, bootstrap, expected", [
-    (False, True, 1.0 / (1.0 - GAMMA)),   # time limit: bootstrap from the final obs
-    (True, True, 1.0),                    # termination: no bootstrap
-    (False, False, 1.0),                  # tutorial semantics: a time limit ends it all
+@pytest.mark.parametrize("terminate, bootstrap, expected, n_step", [
+    (False, True, 1.0 / (1.0 - GAMMA), 1),   # time limit: bootstrap from the final obs
+    (True, True, 1.0, 1),                    # termination: no bootstrap
+    (False, False, 1.0, 1),                  # tutorial semantics: a time limit ends it all
+    (False, True, 1.0 / (1.0 - GAMMA), 3),   # n-step windows cut at each end, as above
+    (True, True, 1.0, 3),
 ])
 def test_probe_q_values(terminate, bootstrap, expected, n_step):
     # With n-step windows, every window is cut at the one-step episode's end.

@@ -8,17 +8,20 @@ import sys
 import numpy as np
 import pytest
 
+from tests.runs import finish
+
 pytestmark = pytest.mark.slow  # subprocesses
 
+# Seed counts from TEST_SEED_COUNTS (default 8 and 6: one dividing 4 devices, one not).
 SCRIPT = """
-import json, sys
+import json, os, sys
 import jax, numpy as np
 from purejaxdqn import Config, sweep, train_seeds
 from purejaxdqn.distributed import gather
 config = Config(num_frames=1_000, batch_size=32, buffer_size=1_000, warmup_steps=200,
                 eval_every=500, eval_episodes=2, final_eval_episodes=2, hidden_sizes=(16,))
 out = {"devices": jax.device_count()}
-for n in (8, 6):
+for n in map(int, os.environ.get("TEST_SEED_COUNTS", "8,6").split(",")):
     result = train_seeds(config, n, seed=5)
     w = jax.tree.leaves(result.params)[-1]
     out[f"spread_{n}"] = len(w.sharding.device_set)
@@ -31,16 +34,17 @@ print(json.dumps(out))
 """
 
 
-def run_with_devices(count: int) -> dict:
+def start_with_devices(count: int) -> subprocess.Popen:
     env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}"}
-    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                          env=env, timeout=900)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return subprocess.Popen([sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
 
 
 def test_four_devices_match_one_device():
-    one, four = run_with_devices(1), run_with_devices(4)
+    done = finish([start_with_devices(1), start_with_devices(4)])  # side by side
+    for status, _, stderr in done:
+        assert status == 0, stderr
+    one, four = (json.loads(stdout.strip().splitlines()[-1]) for _, stdout, _ in done)
     assert one["devices"] == 1 and four["devices"] == 4
     assert four["spread_8"] == four["shards_8"] == 4  # the seeds really were spread out
     assert four["shards_6"] == 2  # 6 seeds come back in gcd(6, 4) shards, not replicated

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -46,8 +47,7 @@ def test_metric_shapes_and_dtypes(vmapped_result):
 
 def assert_same_key_same_result(config, keys, result):
     again = jax.jit(jax.vmap(make_train(config)))(keys)
-    for a, b in zip(jax.tree.leaves(result), jax.tree.leaves(again)):
-        np.testing.assert_array_equal(a, b)
+    chex.assert_trees_all_equal(result, again)
 
 
 def assert_vmapped_seed_equals_seed_alone(config, keys, result):
@@ -224,5 +224,4 @@ def test_unrolling_the_acting_loop_changes_no_result(config, vmapped_result):
     if dataclasses.replace(config, act_unroll=1) != SMALL:
         rolled = jax.jit(jax.vmap(make_train(dataclasses.replace(config, act_unroll=1))))(keys)
     unrolled = jax.jit(jax.vmap(make_train(config)))(keys)
-    for a, b in zip(jax.tree.leaves(rolled), jax.tree.leaves(unrolled)):
-        np.testing.assert_array_equal(a, b)
+    chex.assert_trees_all_equal(rolled, unrolled)

@@ -12,6 +12,9 @@ SHORT = dict(num_frames=12_000, eval_every=0, eps_decay_frames=6_000, learning_r
              final_eval_episodes=5)
 
 
+# Each switch alone, and the pairs that share code paths inside combinations that cover
+# them (n-step with prioritised replay, and C51 with noisy networks, each with several
+# environments per seed).
 @pytest.mark.parametrize("variant", [
     {},
     {"double_q": True},
@@ -20,13 +23,10 @@ SHORT = dict(num_frames=12_000, eval_every=0, eps_decay_frames=6_000, learning_r
     {"target_update_period": 100},
     {"prioritized": True},
     {"n_step": 3},
-    {"n_step": 3, "prioritized": True},
     {"noisy": True},
     {"distributional": True, "v_min": 0.0, "v_max": 100.0},
     {"distributional": True, "v_min": 0.0, "v_max": 100.0, "double_q": True,
      "prioritized": True},
-    {"distributional": True, "v_min": 0.0, "v_max": 100.0, "noisy": True},
-    {"num_envs": 4},
     {"num_envs": 8, "n_step": 3, "prioritized": True},
     {"num_envs": 4, "distributional": True, "v_min": 0.0, "v_max": 100.0, "noisy": True},
 ])
