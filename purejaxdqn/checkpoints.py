@@ -184,6 +184,13 @@ def own_checkpoints(directory: Path, process: int = 0, processes: int = 1) -> li
     return [p for m, p in sorted(found, key=lambda mp: int(mp[0].group(1)))]
 
 
+def remove_partial(directory: Path, process: int = 0, processes: int = 1) -> None:
+    """Remove this process's checkpoint being written (its temporary file), if any: what a
+    signal that ends the run leaves of it."""
+    for tmp in Path(directory).glob(f"checkpoint-*.process-{process}-of-{processes}.npz.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
 def latest_checkpoint(directory: Path) -> int:
     """The latest report index at which every process holds its checkpoint file."""
     processes, process = jax.process_count(), jax.process_index()

@@ -394,33 +394,38 @@ def _or(value, default):
     return default if value is None else value
 
 
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM, raised where the main thread is (see `_end_interrupted`)."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
+# What a signal handler reports: the parsed arguments and, once checked, the plan.
+_RUNNING: dict = {}
 
 
-def _raise_interrupted(signum, frame):
-    raise Interrupted(signum)
+def _on_signal(signum, frame):
+    """SIGINT or SIGTERM: say what survives and exit, from the handler itself. (An exception
+    raised here could land in a finalizer, where Python ignores it, and the run would go
+    on.)"""
+    _end_interrupted(_RUNNING.get("args"), _RUNNING.get("plan"), signum)
 
 
 def _end_interrupted(args, plan, signum: int) -> None:
     """One line on stderr saying what survives, then exit 128 + signal number at once
-    (without waiting for a computation still running in XLA's threads). `plan`: the
-    checked plan, None if the signal came while checking."""
+    (without waiting for a computation still running in XLA's threads). `args`: None if
+    the signal came while the command line was read; `plan`: None until it is checked. A
+    checkpoint being written is dropped whole (its temporary file removed)."""
     import signal
 
     name = signal.Signals(signum).name
-    segment_frames = plan.segment_frames if plan else args.segment_frames if (
-        args.command == "train") else None
-    checkpointed = args.command == "train" and args.out and (segment_frames or args.resume)
+    if args is None:
+        line = f"stopped by {name}"
+        segment_frames = checkpointed = None
+    else:
+        segment_frames = plan.segment_frames if plan else args.segment_frames if (
+            args.command == "train") else None
+        checkpointed = args.command == "train" and args.out and (segment_frames or args.resume)
     if checkpointed:
         from purejaxdqn import checkpoints
         from purejaxdqn.layout import process_position
 
         process, processes = process_position()
+        checkpoints.remove_partial(args.out, process, processes)
         held = checkpoints.own_checkpoints(args.out, process, processes)
         if held:
             report = int(checkpoints.CHECKPOINT_PATTERN.fullmatch(held[-1].name).group(1))
@@ -439,40 +444,41 @@ def _end_interrupted(args, plan, signum: int) -> None:
             after = f" (after {segment_frames:,} frames)" if segment_frames else ""
             line = (f"stopped by {name} before the first checkpoint{after}; nothing was "
                     f"saved: run the command again")
-    elif args.command in ("train", "sweep"):
+    elif args is not None and args.command in ("train", "sweep"):
         line = (f"stopped by {name}; nothing was saved (a `train` run with --segment-frames "
                 f"K --out DIR checkpoints every K frames and can resume)")
-    else:
+    elif args is not None:
         line = f"stopped by {name}"
-    sys.stdout.flush()
-    print(f"purejaxdqn: {line}", file=sys.stderr, flush=True)
+    try:  # the main thread may have been writing to stdout when the signal came
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except RuntimeError:
+        pass
+    os.write(2, f"purejaxdqn: {line}\n".encode())
     os._exit(128 + signum)
 
 
 def main(argv=None) -> int:
     import signal
 
-    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT,
-                                                                 signal.SIGTERM)}
+    _RUNNING.clear()
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        args = build_parser().parse_args(argv)
-        return _run(args)
-    except Interrupted as interrupted:  # while reading the command line
-        print(f"purejaxdqn: stopped by {signal.Signals(interrupted.signum).name}",
-              file=sys.stderr, flush=True)
-        os._exit(128 + interrupted.signum)
+        _RUNNING["args"] = build_parser().parse_args(argv)
+        return _run(_RUNNING["args"])
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        _RUNNING.clear()
 
 
 def _run(args) -> int:
-    plan = None
     try:
         if args.command in ("train", "sweep"):
             join_processes(args)
             split_cpu(args)
         use_compile_cache(args)
+        plan = None
         if args.command == "train":
             plan = check_train(args)
             if plan is None:
@@ -483,6 +489,7 @@ def _run(args) -> int:
             from purejaxdqn.runs import check_run
 
             check_run(args.run_dir)
+        _RUNNING["plan"] = plan
         if args.command in ("compare", "render"):
             prepare_out_file(args.out)
         if args.command == "compare":
@@ -498,8 +505,6 @@ def _run(args) -> int:
                 plan)
         return {"evaluate": commands.run_evaluate, "render": commands.run_render,
                 "compare": commands.run_compare}[args.command](args)
-    except Interrupted as interrupted:
-        _end_interrupted(args, plan, interrupted.signum)
     except ValueError as error:
         print(f"purejaxdqn: error: {error}", file=sys.stderr)
         return 2

@@ -13,11 +13,25 @@ import time
 import pytest
 
 from tests.runs import assert_same_outputs, finish
-from tests.test_sharding import SCRIPT
 
 pytestmark = pytest.mark.slow  # processes
 
 TIMEOUT_S = 600
+
+# The library from a script: 6 seeds (padded on 4 devices), gathered. (A sweep over
+# processes: the CLI's, below.)
+SCRIPT = """
+import json, sys
+import jax, numpy as np
+from purejaxdqn import Config, train_seeds
+from purejaxdqn.distributed import gather
+config = Config(num_frames=1_000, batch_size=32, buffer_size=1_000, warmup_steps=200,
+                eval_every=500, eval_episodes=2, final_eval_episodes=2, hidden_sizes=(16,))
+result = train_seeds(config, 6, seed=5)
+final, w = gather((result.metrics["final_eval_return"], jax.tree.leaves(result.params)[-1]))
+out = {"devices": jax.device_count(), "final": final.tolist(), "w": w.tolist()}
+print(json.dumps(out))
+"""
 
 # The library from a user's script: imports first, then initialize, as the README shows.
 DISTRIBUTED_SCRIPT = """
@@ -75,7 +89,7 @@ def start_script(processes: int, devices: int) -> list[subprocess.Popen]:
     coordinator = f"localhost:{free_port()}"
     return [start([sys.executable, "-c", DISTRIBUTED_SCRIPT if processes > 1 else SCRIPT],
                   devices, TEST_COORDINATOR=coordinator, TEST_PROCESSES=str(processes),
-                  TEST_PROCESS_ID=str(i), TEST_SEED_COUNTS="6")  # 6: padded on 4 devices
+                  TEST_PROCESS_ID=str(i))
             for i in range(processes)]
 
 

@@ -47,18 +47,25 @@ runpy.run_module("purejaxdqn.cli", run_name="__main__")
 """
 
 
-def train(out, *extra, flags=FLAGS):
+def train(out, *extra, flags=FLAGS, env=None):
     return subprocess.run([sys.executable, "-m", "purejaxdqn.cli", "train", *flags,
                            "--out", str(out), *extra],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env=env)
 
 
-def kill_after_checkpoints(out, count: int, flags=FLAGS) -> None:
+def compile_cache(directory) -> dict:
+    """This environment with the CLI's compilation cache in `directory`: the runs of one
+    test that run one program compile it once."""
+    return {**os.environ, "PUREJAXDQN_COMPILE_CACHE": str(directory)}
+
+
+def kill_after_checkpoints(out, count: int, flags=FLAGS, env=None) -> None:
     """Run the CLI until it has written `count` checkpoints, then SIGKILL it by its pid."""
     marker = out.parent / f"{out.name}.hanging"
     process = subprocess.Popen([sys.executable, "-c", HANGING_CLI, str(count), str(marker),
                                 "train", *flags, "--out", str(out)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               env=env)
     try:
         deadline = time.monotonic() + 600
         while not marker.exists():
@@ -77,13 +84,13 @@ def kill_after_checkpoints(out, count: int, flags=FLAGS) -> None:
 @pytest.mark.parametrize("flags", [FLAGS, MINATAR_FLAGS], ids=["cartpole", "minatar-no-eval"])
 def test_killed_and_resumed_run_is_bitwise_identical(tmp_path, flags):
     # The uninterrupted run beside the one to kill: compiling is mostly one core's work.
-    log = tmp_path / "whole.log"
+    log, env = tmp_path / "whole.log", compile_cache(tmp_path / "cache")
     with open(log, "w") as stderr:
         whole = subprocess.Popen([sys.executable, "-m", "purejaxdqn.cli", "train", *flags,
                                   "--out", str(tmp_path / "whole")], stdout=subprocess.DEVNULL,
-                                 stderr=stderr)
+                                 stderr=stderr, env=env)
     try:
-        kill_after_checkpoints(tmp_path / "resumed", 2, flags)
+        kill_after_checkpoints(tmp_path / "resumed", 2, flags, env)
         assert whole.wait(timeout=600) == 0, log.read_text()
     finally:
         if whole.poll() is None:
@@ -98,7 +105,7 @@ def test_killed_and_resumed_run_is_bitwise_identical(tmp_path, flags):
     assert not (tmp_path / "resumed" / "summary.json").exists()
 
     # The checkpoint supplies the config, seeds and segment size.
-    resumed = train(tmp_path / "resumed", "--resume", flags=[])
+    resumed = train(tmp_path / "resumed", "--resume", flags=[], env=env)
     assert resumed.returncode == 0, resumed.stderr
     assert_same_outputs(tmp_path / "whole", tmp_path / "resumed")
     summary = json.loads((tmp_path / "resumed" / "summary.json").read_text())
