@@ -1,6 +1,5 @@
 """Every DQN variant switch learns CartPole above a random policy in a short run."""
 
-import jax
 import numpy as np
 import pytest
 
@@ -36,10 +35,3 @@ def test_variant_learns_cartpole(variant):
     result = train_seeds(Config(**SHORT, **variant), num_seeds=2, seed=1)
     final = np.asarray(result.metrics["final_eval_return"])
     assert final.mean() > 40.0, final  # a random policy scores about 22
-
-
-def test_double_q_changes_what_is_learned():
-    short = {**SHORT, "num_frames": 2_000, "warmup_steps": 200}
-    a = train_seeds(Config(**short), 1)
-    b = train_seeds(Config(**short, double_q=True), 1)
-    assert not np.allclose(jax.tree.leaves(a.params)[0], jax.tree.leaves(b.params)[0])
