@@ -80,7 +80,7 @@ def save_checkpoint(path: Path, state, metrics: dict, next_report: int, meta: di
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:  # a failed write, or Ctrl-C during it: no half-written file stays
+    except BaseException:  # a failed write: no half-written file stays (a signal: remove_partial)
         tmp.unlink(missing_ok=True)
         raise
 
