@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,43 +178,68 @@ def saved_rows(path, name: str) -> np.ndarray:
         return np.concatenate([data[f"{name}@{s}"] for s in starts])
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("before, after", [("1", "2"), ("2", "1")])
-def test_a_checkpoint_resumes_on_another_device_count(tmp_path, before, after):
-    out = tmp_path / "run"
-    # Long enough that the signal lands while it runs (a segment takes a fraction of a
-    # second), short enough that the resumed run soon ends.
-    # No periodic evaluation (one report a segment): less to compile, twice.
-    args = ["train", *SMALL, "--num-frames", "12000", "--eval-every", "0",
-            "--segment-frames", "1000", "--num-seeds", "3", "--out", str(out)]
-    with open(tmp_path / "stderr", "w+") as log:
-        status = stop_at(start(args, before, log),
-                         lambda: any(out.glob("checkpoint-*.npz")), signal.SIGINT)
-        log.seek(0)
-        err = log.read()
-    assert status == 130, err
-    latest = own_checkpoints(out)[-1]  # (the one before it may not be deleted yet)
-    assert not list(out.glob("*.tmp"))
-    checkpoint = shutil.copy(latest, tmp_path / "saved.npz")  # the resumed run deletes it
-    saved = read_meta(checkpoint)
-    assert saved["layout"]["devices"] == int(before)
-    assert saved["layout"]["seeds_per_device"] == -(-3 // int(before))
+def stop_and_keep(out, tmp_path, process, after_frame: int, name: str) -> Path:
+    """SIGINT `process` once it has written a checkpoint past report `after_frame`; a copy
+    of the newest (a resumed run deletes it)."""
+    def newer():
+        return [p for p in own_checkpoints(out)
+                if int(CHECKPOINT_PATTERN.fullmatch(p.name).group(1)) > after_frame]
 
-    dump = tmp_path / "resumed.npz"
-    done = subprocess.run([sys.executable, "-c", DUMPING_CLI, str(dump), "train", "--out",
-                           str(out), "--resume", "--no-compile-cache"],
-                          capture_output=True, text=True, timeout=600, env=environment(after))
-    assert done.returncode == 0, done.stderr
+    status = stop_at(process, lambda: bool(newer()), signal.SIGINT)
+    assert status == 130, (tmp_path / f"{name}.log").read_text()
+    assert not list(out.glob("*.tmp"))
+    return Path(shutil.copy(own_checkpoints(out)[-1], tmp_path / name))
+
+
+def assert_resumed_from(dump, checkpoint):
+    """The state a resumed run loaded (dumped by DUMPING_CLI) is the checkpoint's, every
+    seed's row bit for bit (padding rows aside)."""
     with np.load(dump) as resumed, np.load(checkpoint) as data:
         assert int(resumed["next_report"]) == int(data["next_report"])
         names = [k.partition("#")[0] for k in data.files if k.endswith("#shape")]
         assert len(names) > 10
-        for name in names:  # every seed's row, bit for bit (padding rows aside)
+        for name in names:
             np.testing.assert_array_equal(resumed[name][:3], saved_rows(checkpoint, name)[:3],
                                           err_msg=name)
+
+
+@pytest.mark.slow
+def test_a_checkpoint_resumes_on_another_device_count(tmp_path):
+    """1 device, stopped; resumed on 2, stopped again; resumed on 1 to the end: each resume
+    loads the checkpoint's bits, whatever layout wrote it."""
+    out = tmp_path / "run"
+    # Long enough that the signals land while it runs (a segment takes a fraction of a
+    # second), short enough that the last run soon ends. No periodic evaluation (one
+    # report a segment): less to compile, three times.
+    args = ["train", *SMALL, "--num-frames", "12000", "--eval-every", "0",
+            "--segment-frames", "1000", "--num-seeds", "3", "--out", str(out)]
+    resume = ["train", "--out", str(out), "--resume", "--no-compile-cache"]
+
+    def run(argv, devices: str, name: str) -> subprocess.Popen:  # stderr to a file
+        with open(tmp_path / f"{name}.log", "w") as log:
+            return subprocess.Popen([sys.executable, *argv], stdout=subprocess.DEVNULL,
+                                    stderr=log, text=True, env=environment(devices))
+
+    first = stop_and_keep(out, tmp_path, run(["-m", "purejaxdqn.cli", *args], "1", "first.npz"),
+                          0, "first.npz")
+    meta = read_meta(first)
+    assert (meta["layout"]["devices"], meta["layout"]["seeds_per_device"]) == (1, 3)
+
+    reached = int(CHECKPOINT_PATTERN.fullmatch(own_checkpoints(out)[-1].name).group(1))
+    second_run = run(["-c", DUMPING_CLI, str(tmp_path / "d1.npz"), *resume], "2", "second.npz")
+    second = stop_and_keep(out, tmp_path, second_run, reached, "second.npz")
+    assert_resumed_from(tmp_path / "d1.npz", first)
+    meta = read_meta(second)
+    assert (meta["layout"]["devices"], meta["layout"]["seeds_per_device"]) == (2, 2)
+
+    done = subprocess.run([sys.executable, "-c", DUMPING_CLI, str(tmp_path / "d2.npz"),
+                           *resume], capture_output=True, text=True, timeout=600,
+                          env=environment("1"))
+    assert done.returncode == 0, done.stderr
+    assert_resumed_from(tmp_path / "d2.npz", second)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["layout"]["devices"] == int(after)
-    assert summary["layout_before_resume"]["devices"] == int(before)
+    assert summary["layout"]["devices"] == 1
+    assert summary["layout_before_resume"]["devices"] == 2
     assert np.load(out / "metrics.npz")["loss"].shape == (3, 12)
 
 
