@@ -1,6 +1,6 @@
 """The DQN agent: Q-network, epsilon-greedy acting, TD loss, learning step, target update."""
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import chex
 import haiku as hk
@@ -16,11 +16,14 @@ from purejaxdqn.replay import Transition
 
 
 def make_q_network(config: Config, num_actions: int | None = None,
-                   obs_shape: tuple[int, ...] | None = None) -> hk.Transformed:
+                   obs_shape: tuple[int, ...] | None = None,
+                   torso: Callable | None = None) -> hk.Transformed:
     """Haiku Q-network from observations of `obs_shape` (any dtype, any leading batch
     axes) to `num_actions` Q-values: an MLP over the flattened observation, or with
     `config.network` "cnn" over a 3x3 convolution's flattened features, or with "cnn_pool"
-    over their maxima across the grid; with a dueling head (value + advantage - mean
+    over their maxima across the grid, or over the features of your own `torso` (a Haiku
+    function from a batch of float32 observations, shape (batch, *obs_shape), to features
+    (batch, ...), flattened; in place of `config.network`'s); with a dueling head (value + advantage - mean
     advantage) if `config.dueling`. With `config.noisy` its dense layers are
     `NoisyLinear`: `apply(params, obs, noise_key)` draws fresh noise, and without a key
     it uses the mean weights. With `config.distributional` (C51) the head gives each
@@ -36,6 +39,12 @@ def make_q_network(config: Config, num_actions: int | None = None,
         num_actions = n if num_actions is None else num_actions
         obs_shape = env.observation_space(env_params).shape if obs_shape is None else obs_shape
     obs_shape = tuple(obs_shape)
+    if torso is not None and not callable(torso):
+        raise ValueError(f"network must be a Haiku function from a batch of observations to "
+                         f"features, got {type(torso).__name__}")
+    if torso is not None and config.network != "mlp":
+        raise ValueError(f"a network of your own replaces Config.network's torso; leave "
+                         f"network='mlp', not {config.network!r}")
     if config.network != "mlp" and len(obs_shape) != 3:
         raise ValueError(f"network={config.network!r} needs image observations (height, "
                          f"width, channels); this environment's have shape {obs_shape}")
@@ -64,7 +73,9 @@ def make_q_network(config: Config, num_actions: int | None = None,
         batch_shape = obs.shape[:obs.ndim - len(obs_shape)]
         # Observations are stored in their native dtype; cast here, where they are used.
         x = obs.astype(jnp.float32).reshape(-1, *obs_shape)
-        if config.network != "mlp":
+        if torso is not None:
+            x = torso(x)
+        elif config.network != "mlp":
             # hk.Conv2D's module name, so params saved with either load into both.
             x = jax.nn.relu(PatchConv2D(config.conv_channels, kernel_shape=3, name="conv2_d")(x))
         if config.network == "cnn_pool":
@@ -74,9 +85,9 @@ def make_q_network(config: Config, num_actions: int | None = None,
         x = x.reshape(x.shape[0], -1)
         head_shape = (-1, num_actions, atoms_per_action)
         if config.dueling:
-            torso = mlp(x, config.hidden_sizes, activate_final=True)
-            value = dense(torso, atoms_per_action, "value").reshape(-1, 1, atoms_per_action)
-            advantage = dense(torso, num_actions * atoms_per_action, "advantage")
+            features = mlp(x, config.hidden_sizes, activate_final=True)
+            value = dense(features, atoms_per_action, "value").reshape(-1, 1, atoms_per_action)
+            advantage = dense(features, num_actions * atoms_per_action, "advantage")
             advantage = advantage.reshape(head_shape)
             head = value + advantage - jnp.mean(advantage, axis=1, keepdims=True)
         else:
@@ -106,14 +117,32 @@ def epsilon_at(frame: chex.Array, eps_start, eps_end, eps_decay_frames) -> chex.
     return eps_start + fraction * (eps_end - eps_start)
 
 
-def select_action(key: chex.PRNGKey, q: chex.Array, epsilon: chex.Array) -> chex.Array:
+def legal_or_all(legal: chex.Array) -> chex.Array:
+    """The legal actions (bool, last axis the actions), or all of them where none is."""
+    return legal | ~jnp.any(legal, axis=-1, keepdims=True)
+
+
+def greedy_action(q: chex.Array, legal: chex.Array | None = None) -> chex.Array:
+    """The argmax over the last axis of `q`, among the `legal` actions where given."""
+    if legal is not None:
+        q = jnp.where(legal_or_all(legal), q, -jnp.inf)
+    return jnp.argmax(q, axis=-1).astype(jnp.int32)
+
+
+def select_action(key: chex.PRNGKey, q: chex.Array, epsilon: chex.Array,
+                  legal: chex.Array | None = None) -> chex.Array:
     """Epsilon-greedy over the last axis of `q`: a uniform random action with
-    probability `epsilon`, else the argmax. (rlax's `epsilon_greedy` is deprecated in
-    favour of distrax, whose categorical draw costs more than these three lines.)"""
+    probability `epsilon`, else the argmax; both among the `legal` actions (a bool mask
+    shaped like `q`) where given. (rlax's `epsilon_greedy` is deprecated in favour of
+    distrax, whose categorical draw costs more than these lines.)"""
     explore_key, action_key = jax.random.split(key)
-    random_action = jax.random.randint(action_key, q.shape[:-1], 0, q.shape[-1])
+    if legal is None:
+        random_action = jax.random.randint(action_key, q.shape[:-1], 0, q.shape[-1])
+    else:
+        random_action = jax.random.categorical(
+            action_key, jnp.where(legal_or_all(legal), 0.0, -jnp.inf))
     explore = jax.random.uniform(explore_key, q.shape[:-1]) < epsilon
-    return jnp.where(explore, random_action, jnp.argmax(q, axis=-1)).astype(jnp.int32)
+    return jnp.where(explore, random_action, greedy_action(q, legal)).astype(jnp.int32)
 
 
 class LearnStats(NamedTuple):
@@ -126,7 +155,7 @@ LOSSES = {"huber": lambda td: rlax.huber_loss(td, 1.0), "mse": rlax.l2_loss}
 
 
 def td_loss(online_params, target_params, batch: Transition, gamma, network: hk.Transformed,
-            config: Config, weights=None, steps=1, noise_key=None):
+            config: Config, weights=None, steps=1, noise_key=None, legal_t=None):
     """Mean loss of a batch, weighted per example by `weights` if given (importance
     sampling); returns it and (`LearnStats`, errors), where the errors' magnitudes set
     new priorities.
@@ -138,7 +167,10 @@ def td_loss(online_params, target_params, batch: Transition, gamma, network: hk.
     report the TD error of the expected Q-values. `steps` (per example) is how many
     rewards `batch.reward` sums (n-step returns): the bootstrap is discounted by
     gamma ** steps. `noise_key` (noisy networks) draws the online and target networks'
-    noise.
+    noise. `legal_t` (bool, (batch, actions)), where the environment has action masks,
+    holds the legal actions at `next_obs`: the target's max (double Q's argmax, C51's
+    greedy next action) ranges over them only, through rlax's double-Q targets with a
+    masked selector.
     """
     online_key, target_key = (None, None) if noise_key is None else jax.random.split(noise_key)
     c51 = config.distributional  # the network's outputs are logits, Q-values their means
@@ -156,8 +188,11 @@ def td_loss(online_params, target_params, batch: Transition, gamma, network: hk.
     discount_t = gamma ** steps * (1.0 - batch.terminal.astype(jnp.float32))
     scalar_args = (q_tm1, batch.action, batch.reward, discount_t, q_t)
     c51_args = (atoms, out_tm1, batch.action, batch.reward, discount_t, atoms, out_t)
-    if config.double_q:
-        q_t_selector = to_q(out_t_selector)
+    q_t_selector = to_q(out_t_selector) if config.double_q else None
+    if legal_t is not None:  # the max over legal actions: an argmax over them, then q_t's
+        q_t_selector = jnp.where(legal_or_all(legal_t),
+                                 q_t if q_t_selector is None else q_t_selector, -jnp.inf)
+    if q_t_selector is not None:
         td_error = jax.vmap(rlax.double_q_learning)(*scalar_args, q_t_selector)
         if c51:
             errors = jax.vmap(rlax.categorical_double_q_learning,
@@ -192,16 +227,16 @@ def update_target(online_params, target_params, learn_steps, tau, config: Config
 
 
 def learn_step(online_params, target_params, opt_state, batch, learn_steps, hparams,
-               network, config: Config, weights=None, steps=1, noise_key=None):
+               network, config: Config, weights=None, steps=1, noise_key=None, legal_t=None):
     """One gradient step on `batch` (importance-weighted by `weights` if given), then the
     target update (see `update_target`).
 
     Returns the new (online_params, target_params, opt_state), `LearnStats` and the
-    errors of the batch that set new priorities (see `td_loss`).
+    errors of the batch that set new priorities (see `td_loss`, and its `legal_t`).
     """
     grads, (stats, errors) = jax.grad(td_loss, has_aux=True)(
         online_params, target_params, batch, hparams.gamma, network, config, weights, steps,
-        noise_key)
+        noise_key, legal_t)
     optimizer = make_optimizer(hparams.learning_rate, hparams.max_grad_norm)
     updates, opt_state = optimizer.update(grads, opt_state, online_params)
     online_params = optax.apply_updates(online_params, updates)

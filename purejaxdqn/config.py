@@ -74,7 +74,9 @@ class Config:
     final_eval_episodes: int = 10
     """Episodes in the final greedy evaluation."""
     env_name: str = "CartPole-v1"
-    """The gymnax environment id."""
+    """The gymnax environment id, or SUITE:NAME for a research suite's environment
+    (`craftax:Craftax-Classic-Symbolic-v1`, `navix:Navix-Empty-5x5-v0`, `jumanji:Snake-v1`,
+    `xminigrid:MiniGrid-Empty-8x8`; each an extra: `pip install "purejaxdqn[navix]"`)."""
     bootstrap_on_truncation: bool = True
     """Bootstrap from the final observation at time limits (a truncation is not a terminal
     state)."""

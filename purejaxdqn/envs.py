@@ -39,20 +39,62 @@ def make_env(env_name: str):
     return gymnax.make(env_name)
 
 
+SUITES = ("craftax", "navix", "jumanji", "xminigrid")  # adapted in suites.py
+
+
+def suite_of(env) -> str | None:
+    """The suite an environment object comes from (by its classes' modules), or None."""
+    for cls in type(env).__mro__:
+        root = cls.__module__.partition(".")[0]
+        if root in SUITES:
+            return root
+    return None
+
+
 def resolve_env(env_name: str, env=None, env_params=None):
     """(env, env_params, num_actions): `env` or else `env_name`'s, checked for DQN.
 
-    `env_params` defaults to the environment's `default_params`.
+    A name "SUITE:NAME", or an environment object of one of the `SUITES`, comes wrapped in
+    that suite's adapter (see `purejaxdqn.suites`), with the suite's own params, if any,
+    as `env_params`. `env_params` defaults to the environment's `default_params`.
     """
     Environment = import_gymnax().environments.environment.Environment
-    if env is None:
+    if env is None and ":" in env_name:
+        from purejaxdqn.suites import make_suite_env
+
+        env, default_params = make_suite_env(env_name)
+    elif env is None:
         env, default_params = make_env(env_name)
+    elif suite_of(env) is not None:
+        from purejaxdqn.suites import adapt
+
+        env, env_params = adapt(env, env_params)
+        default_params = env_params
     elif isinstance(env, Environment):
         default_params = env.default_params
     else:
         raise ValueError(f"env must be a gymnax Environment instance, got {type(env).__name__}")
     env_params = default_params if env_params is None else env_params
     return env, env_params, _num_actions(env, env_params)
+
+
+def step_envs(env, keys, states, actions, env_params):
+    """One step of environments along a leading axis: the environment's own `step_batch`
+    where it has one (the suites' adapters: resets only where an episode ended, shared
+    where they cost), else gymnax's `step` under vmap."""
+    import jax
+
+    if hasattr(env, "step_batch"):
+        return env.step_batch(keys, states, actions, env_params)
+    return jax.vmap(env.step, in_axes=(0, 0, 0, None))(keys, states, actions, env_params)
+
+
+def legal_actions(env, obs):
+    """The legal actions at `obs` (bool, last axis the actions) for an environment that
+    says which they are (a `legal_actions(obs)` method, as the Jumanji adapter's), else
+    None: every action always is."""
+    legal = getattr(env, "legal_actions", None)
+    return None if legal is None else legal(obs)
 
 
 def _num_actions(env, env_params) -> int:

@@ -6,7 +6,9 @@ import chex
 import jax
 import jax.numpy as jnp
 
+from purejaxdqn.agent import greedy_action
 from purejaxdqn.batching import varying_with
+from purejaxdqn.envs import legal_actions
 
 
 def play_episode(key, policy: Callable, env, env_params):
@@ -17,11 +19,14 @@ def play_episode(key, policy: Callable, env, env_params):
     (under jit, an unused trace costs nothing)."""
     reset_key, step_key = jax.random.split(key)
     obs, env_state = env.reset(reset_key, env_params)
+    # Nothing after the episode's end counts, so it need not reset: an adapted suite
+    # offers a step without one (see `purejaxdqn.suites`).
+    env_step = getattr(env, "step_in_episode", env.step)
 
     def step(carry, key):
         obs, env_state, done, total = carry
         action = policy(jax.random.fold_in(key, 1), obs)
-        next_obs, next_state, reward, terminated, truncated, _ = env.step(
+        next_obs, next_state, reward, terminated, truncated, _ = env_step(
             key, env_state, action, env_params)
         total = total + jnp.where(done, 0.0, reward)
         return ((next_obs, next_state, done | terminated | truncated, total),
@@ -40,10 +45,13 @@ def episode_returns(key, policy: Callable, env, env_params, num_episodes: int) -
         jax.random.split(key, num_episodes))
 
 
-def greedy_policy(network, params) -> Callable:
-    """The policy (key, obs) -> action that takes the action of highest Q-value."""
+def greedy_policy(network, params, env=None) -> Callable:
+    """The policy (key, obs) -> action that takes the action of highest Q-value (among
+    the legal ones, where `env` says which; see `envs.legal_actions`)."""
     def greedy(_, obs):
-        return jnp.argmax(network.apply(params, obs), axis=-1)
+        if env is None or legal_actions(env, obs) is None:
+            return jnp.argmax(network.apply(params, obs), axis=-1)
+        return greedy_action(network.apply(params, obs), legal_actions(env, obs))
 
     return greedy
 
@@ -56,7 +64,7 @@ def evaluate(key, params, network, env, env_params,
     each count n, the mean of the first n episodes: one compiled evaluation serves them
     all, and each mean is bit for bit what an evaluation of n episodes alone gives
     (episode i's key does not depend on the count: a split is a prefix of a longer one)."""
-    greedy = greedy_policy(network, params)
+    greedy = greedy_policy(network, params, env)
     if isinstance(num_episodes, int):
         return jnp.mean(episode_returns(key, greedy, env, env_params, num_episodes))
     returns = episode_returns(key, greedy, env, env_params, max(num_episodes))

@@ -22,7 +22,7 @@ from purejaxdqn.runs import load_config, load_params
 def greedy_episode(env, env_params, network, params, key):
     """(env states, observations, rewards) of one greedy episode, up to its end."""
     _, (states, observations, rewards, done_before) = jax.jit(lambda: play_episode(
-        key, greedy_policy(network, params), env, env_params))()
+        key, greedy_policy(network, params, env), env, env_params))()
     length = int(np.argmax(np.asarray(done_before))) or len(rewards)  # steps before the end
     return (jax.tree.map(lambda x: np.asarray(x[:length]), states),
             np.asarray(observations[:length]), np.asarray(rewards[:length]))

@@ -41,7 +41,8 @@ def segment_plan(config: Config, segment_frames: int) -> tuple[int, int]:
 def train_resumable(config: Config, num_seeds: int, out: Path, segment_frames: int,
                     seed: int = 0, resume: bool = False,
                     on_segment: Callable[[int, dict], None] | None = None,
-                    timings: dict | None = None) -> TrainResult:
+                    timings: dict | None = None, env=None, env_params=None,
+                    network=None) -> TrainResult:
     """Train `num_seeds` seeds in segments of `segment_frames`, checkpointing to `out`
     after each; with `resume`, continue from the latest checkpoint there.
 
@@ -53,7 +54,8 @@ def train_resumable(config: Config, num_seeds: int, out: Path, segment_frames: i
     receives `compile_s`, `run_s` (this call's training), `total_run_s` (all calls') and
     `resumed_at_frame`, and `layout_before_resume` where the checkpoint was written on
     another layout (`layout.describe`; each checkpoint records its own). A checkpoint
-    resumes on any number of devices: seeds are rows, resharded on load.
+    resumes on any number of devices: seeds are rows, resharded on load. `env`,
+    `env_params` and `network` are `make_train`'s; a run resumes with the same ones.
     """
     report_every, segment_reports = segment_plan(config, segment_frames)
     layout.split_for(num_seeds)
@@ -74,7 +76,9 @@ def train_resumable(config: Config, num_seeds: int, out: Path, segment_frames: i
         elapsed = saved["elapsed_s"]
 
     start_compile = time.perf_counter()
-    trainer = make_trainer(config, report_every=None if config.eval_every else report_every)
+    trainer = make_trainer(config, env, env_params,
+                           report_every=None if config.eval_every else report_every,
+                           network=network)
     hparams = config.hyperparams()
     sharding = seed_sharding()
     init = jax.jit(over_seeds(trainer.init, (0, None)), out_shardings=sharding)

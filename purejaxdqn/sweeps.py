@@ -37,19 +37,20 @@ def grid_settings(config: Config, grid: dict) -> list[dict]:
 
 
 def sweep(config: Config, grid: dict, num_seeds: int, seed: int = 0, env=None,
-          env_params=None, timings: dict | None = None) -> SweepResult:
+          env_params=None, timings: dict | None = None, network=None) -> SweepResult:
     """Train `num_seeds` seeds for every setting in `grid`, in one jitted program.
 
     Every setting gets the same seeds (key i of `jax.random.split(jax.random.key(seed),
     num_seeds)`), so differences between settings are not differences between seeds.
-    `timings`, if a dict, receives `compile_s` and `run_s`.
+    `timings`, if a dict, receives `compile_s` and `run_s`. `env`, `env_params` and
+    `network` are `make_train`'s.
     """
     layout.split_for(num_seeds)
     settings = grid_settings(config, grid)
     hparams = HyperParams(*(
         jnp.array([s.get(f, getattr(config, f)) for s in settings], jnp.float32)
         for f in TRACED_FIELDS))
-    train = make_train(config, env, env_params)
+    train = make_train(config, env, env_params, network)
     keys, drop_padding = seed_keys(seed, num_seeds)
     if maps_seeds():  # every setting of a seed one after another, as a single run does
         per_seed = over_seeds(lambda key, h: jax.lax.map(lambda hp: train(key, hp), h),

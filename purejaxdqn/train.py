@@ -25,14 +25,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purejaxdqn.agent import (LearnStats, epsilon_at, learn_step, make_optimizer,
+from purejaxdqn.agent import (LearnStats, epsilon_at, greedy_action, learn_step, make_optimizer,
                               make_q_network, select_action)
 from purejaxdqn import layout, replay
 from purejaxdqn.batching import varying_with
 from purejaxdqn.replay import Transition, obs_codec
 from purejaxdqn.config import Config, HyperParams
 from purejaxdqn.distributed import over_seeds, seed_keys
-from purejaxdqn.envs import has_binary_observations, resolve_env
+from purejaxdqn.envs import has_binary_observations, legal_actions, resolve_env, step_envs
 from purejaxdqn.evaluation import evaluate
 from purejaxdqn.jax_backports import unroll_threefry_on_cpu
 
@@ -134,15 +134,16 @@ def act(parts: Parts, state: TrainState, key, hparams: HyperParams):
     environments."""
     config, network = parts.config, parts.network
     act_key, env_key = jax.random.split(key)
+    legal = legal_actions(parts.env, state.obs)
     if config.noisy:  # the noise explores: greedy in the freshly perturbed network
         q = network.apply(state.online_params, state.obs, act_key)
-        action = jnp.argmax(q, axis=-1).astype(jnp.int32)
+        action = greedy_action(q, legal)
     else:
         action = select_action(act_key, network.apply(state.online_params, state.obs),
-                               exploration_epsilon(state.frame, hparams, config))
-    obs, env_state, reward, terminated, truncated, info = jax.vmap(
-        parts.env.step, in_axes=(0, 0, 0, None))(env_keys(env_key, config.num_envs),
-                                                 state.env_state, action, parts.env_params)
+                               exploration_epsilon(state.frame, hparams, config), legal)
+    obs, env_state, reward, terminated, truncated, info = step_envs(
+        parts.env, env_keys(env_key, config.num_envs), state.env_state, action,
+        parts.env_params)
     reward = jnp.asarray(reward, jnp.float32)
     terminal = terminated if config.bootstrap_on_truncation else terminated | truncated
     transition = Transition(parts.encode(state.obs), action, reward,
@@ -172,7 +173,8 @@ def learn_once(parts: Parts, state: TrainState, sample_key, learn_steps, learnin
 
     def learn(nets):
         *nets, stats, errors = learn_step(*nets, batch, learn_steps, hparams, parts.network,
-                                          config, drawn.weights, drawn.steps, noise_key)
+                                          config, drawn.weights, drawn.steps, noise_key,
+                                          legal_actions(parts.env, batch.next_obs))
         return tuple(nets), stats, errors
 
     def skip(nets):
@@ -290,24 +292,24 @@ class Trainer(NamedTuple):
 
 
 def make_parts(config: Config, env=None, env_params=None,
-               report_every: int | None = None) -> Parts:
+               report_every: int | None = None, network=None) -> Parts:
     """The `Parts` of a run; see `make_trainer`."""
     if report_every is not None and config.eval_every:
         raise ValueError("report_every is eval_every when periodic evaluation is on")
     env, env_params, num_actions = resolve_env(config.env_name, env, env_params)
     obs_shape = env.observation_space(env_params).shape
     encode, decode = obs_codec(obs_shape, has_binary_observations(env))
-    return Parts(config, env, env_params, make_q_network(config, num_actions, obs_shape),
+    return Parts(config, env, env_params, make_q_network(config, num_actions, obs_shape, network),
                  replay.make_buffer(config), encode, decode,
                  report_every or config.report_every)
 
 
 def make_trainer(config: Config, env=None, env_params=None,
-                 report_every: int | None = None) -> Trainer:
+                 report_every: int | None = None, network=None) -> Trainer:
     """Build the pieces of a run; see `make_train` for the arguments. A report covers
     `report_every` frames (default `config.report_every`; another value only where
     `eval_every` is 0, so that a segmented run reports once per segment)."""
-    parts = make_parts(config, env, env_params, report_every)
+    parts = make_parts(config, env, env_params, report_every, network)
     unroll_threefry_on_cpu()
 
     def run_reports(state: TrainState, report_indices, hparams):
@@ -319,11 +321,14 @@ def make_trainer(config: Config, env=None, env_params=None,
                    parts.buffer)
 
 
-def make_train(config: Config, env=None, env_params=None):
+def make_train(config: Config, env=None, env_params=None, network=None):
     """Build `train(key, hparams=None) -> TrainResult` for `config`.
 
-    `env` (a gymnax Environment with a discrete action space) and `env_params`
-    default to `config.env_name`'s. `hparams` defaults to `config.hyperparams()`;
+    `env` (a gymnax Environment with a discrete action space, or an environment of one of
+    the suites in `purejaxdqn.suites`) and `env_params` default to `config.env_name`'s.
+    `network`, a Haiku function from a batch of observations to features, replaces
+    `config.network`'s torso; the hidden layers and the Q head (plain, dueling, C51,
+    noisy) go on top (see `agent.make_q_network`). `hparams` defaults to `config.hyperparams()`;
     pass a `HyperParams` of arrays to sweep them under `vmap`.
 
     `TrainResult.metrics` holds, per report (every `eval_every` frames, or once at the
@@ -332,7 +337,7 @@ def make_train(config: Config, env=None, env_params=None):
     `epsilon`, `train_episode_return` and `train_episodes` (episodes completed since
     the last report); and `final_eval_return`, a scalar.
     """
-    trainer = make_trainer(config, env, env_params)
+    trainer = make_trainer(config, env, env_params, network=network)
 
     def train(key: chex.PRNGKey, hparams: HyperParams | None = None) -> TrainResult:
         hparams = config.hyperparams() if hparams is None else hparams
@@ -351,19 +356,20 @@ def make_train(config: Config, env=None, env_params=None):
 
 
 def train_seeds(config: Config, num_seeds: int, seed: int = 0, env=None, env_params=None,
-                timings: dict | None = None) -> TrainResult:
+                timings: dict | None = None, network=None) -> TrainResult:
     """Train `num_seeds` independent seeds in one jitted program (`distributed.over_seeds`:
     on a CPU each device trains its seeds one after another, elsewhere they are vmapped).
 
     Seed i uses key i of `jax.random.split(jax.random.key(seed), num_seeds)`, on any
     number of devices and processes (see `distributed.seed_keys`); the result's seed axis
     stays split over the devices. On a CPU, if this call starts JAX, the seeds are split
-    over one device per core (see `layout.use_cpu_devices`). If `timings` is a dict, it receives `compile_s` and
-    `run_s` (wall-clock seconds).
+    over one device per core (see `layout.use_cpu_devices`). If `timings` is a dict, it
+    receives `compile_s` and `run_s` (wall-clock seconds). `env`, `env_params` and
+    `network` are `make_train`'s.
     """
     layout.split_for(num_seeds)
     keys, drop_padding = seed_keys(seed, num_seeds)
-    train = jax.jit(over_seeds(make_train(config, env, env_params), (0,)))
+    train = jax.jit(over_seeds(make_train(config, env, env_params, network), (0,)))
     return drop_padding(compile_and_run(train, (keys,), timings))
 
 

@@ -251,3 +251,61 @@ def test_patch_conv_is_haikus_conv():
     # Any leading axes.
     np.testing.assert_allclose(ours.apply(params, None, x.reshape(2, 3, 10, 10, 4)),
                                got.reshape(2, 3, 8, 8, 16), rtol=1e-6)
+
+
+# Legal next actions per example; the last row has none (then every action counts).
+LEGAL_T = np.array([[True, False, True], [False, True, False], [False, False, True],
+                    [False, False, False]])
+
+
+@pytest.mark.parametrize("double_q", [False, True])
+def test_the_target_ranges_over_legal_next_actions(batch_and_params, double_q):
+    network, batch, online, target = batch_and_params
+    config = Config(hidden_sizes=(8,), double_q=double_q)
+    gamma = 0.9
+    q_tm1, q_t = numpy_q(online, batch.obs), numpy_q(target, batch.next_obs)
+    selector = numpy_q(online, batch.next_obs) if double_q else q_t
+    legal = LEGAL_T | ~LEGAL_T.any(axis=1, keepdims=True)
+    next_action = np.where(legal, selector, -np.inf).argmax(axis=1)
+    assert np.any(next_action != selector.argmax(axis=1))  # the mask changes the choice
+    bootstrap = q_t[np.arange(4), next_action]
+    td = (batch.reward + gamma * (1.0 - batch.terminal) * bootstrap
+          - q_tm1[np.arange(4), batch.action])
+    _, (_, td_error) = td_loss(online, target, jax.tree.map(jnp.asarray, batch), gamma,
+                               network, config, legal_t=jnp.asarray(LEGAL_T))
+    np.testing.assert_allclose(td_error, td, rtol=1e-5)
+
+
+def test_c51_takes_the_best_legal_next_action(batch_and_params):
+    _, batch, _, _ = batch_and_params
+    config = Config(hidden_sizes=(8,), distributional=True, num_atoms=6, v_min=-2.0,
+                    v_max=3.0)
+    network = make_q_network(config, num_actions=3, obs_shape=(4,))
+    online = network.init(jax.random.key(1), batch.obs)
+    target = jax.tree.map(lambda x: 3.0 * x, network.init(jax.random.key(2), batch.obs))
+    logits_t = np.asarray(network.apply(target, batch.next_obs, logits=True), np.float64)
+    atoms = np.linspace(-2.0, 3.0, 6)
+    q_t = (np.exp(logits_t) / np.exp(logits_t).sum(-1, keepdims=True) * atoms).sum(-1)
+    legal = LEGAL_T | ~LEGAL_T.any(axis=1, keepdims=True)
+    selector = np.where(legal, q_t, -np.inf)
+    assert np.any(selector.argmax(axis=1) != q_t.argmax(axis=1))
+    logits_tm1 = np.asarray(network.apply(online, batch.obs, logits=True), np.float64)
+    expected = numpy_c51_loss(logits_tm1, batch.action, batch.reward,
+                              0.9 * (1.0 - batch.terminal), logits_t, atoms, selector)
+    _, (_, errors) = td_loss(online, target, jax.tree.map(jnp.asarray, batch), 0.9, network,
+                             config, legal_t=jnp.asarray(LEGAL_T))
+    np.testing.assert_allclose(errors, expected, rtol=1e-5)
+
+
+def test_select_action_takes_only_legal_actions():
+    q = jnp.array([0.0, 3.0, 1.0, 2.0])
+    legal = jnp.array([True, False, True, False])
+    keys = jax.random.split(jax.random.key(0), 3000)
+    greedy = np.asarray(jax.vmap(select_action, (0, None, None, None))(keys, q, 0.0, legal))
+    assert np.all(greedy == 2)  # the best legal action, not the best one
+    uniform = np.asarray(jax.vmap(select_action, (0, None, None, None))(keys, q, 1.0, legal))
+    np.testing.assert_allclose(np.bincount(uniform, minlength=4) / 3000, [0.5, 0, 0.5, 0],
+                               atol=0.03)
+    # Without a mask the draw is what it always was, bit for bit.
+    assert np.array_equal(jax.vmap(select_action, (0, None, None))(keys, q, 1.0),
+                          jax.vmap(select_action, (0, None, None, None))(keys, q, 1.0, None))

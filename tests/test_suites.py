@@ -1,0 +1,309 @@
+"""The research suites through their adapters (purejaxdqn/suites.py): each one's episodes
+end as that suite says (a time limit truncates and bootstraps, a termination does not),
+the replay stores the true last observation, a vmapped seed is the seed alone, and bad
+names are refused in one line. Without a suite installed its tests skip, naming the pip
+command; where PUREJAXDQN_REQUIRE_SUITES is set (CI) they fail instead."""
+
+import dataclasses
+import importlib
+import os
+import re
+import sys
+from pathlib import Path
+
+import chex
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from purejaxdqn import Config, make_train
+from purejaxdqn.envs import resolve_env
+from purejaxdqn.evaluation import greedy_policy
+from purejaxdqn.runner import train_resumable
+from purejaxdqn.suites import Adapter
+from purejaxdqn.train import act, init_state, make_parts
+
+SUITE_MODULES = {"craftax": "craftax.craftax_env", "navix": "navix", "jumanji": "jumanji",
+                 "xminigrid": "xminigrid"}
+
+
+def need(suite: str):
+    """The suite's module, or the test skipped (failed where CI requires every suite)."""
+    try:
+        return importlib.import_module(SUITE_MODULES[suite])
+    except ImportError:
+        install = f'pip install "purejaxdqn[{suite}]"'
+        if os.environ.get("PUREJAXDQN_REQUIRE_SUITES"):
+            pytest.fail(f"the {suite} suite is required here but not installed: {install}")
+        pytest.skip(f"the {suite} suite is not installed: {install}")
+
+
+NAMES = {"craftax": "Craftax-Classic-Symbolic-v1", "navix": "Navix-Empty-5x5-v0",
+         "jumanji": "Maze-v0", "xminigrid": "MiniGrid-Empty-5x5"}
+
+
+@pytest.mark.parametrize("suite", NAMES)
+def test_by_name_each_suite_is_a_gymnax_environment(suite):
+    need(suite)
+    env, env_params, num_actions = resolve_env(f"{suite}:{NAMES[suite]}")
+    assert isinstance(env, Adapter) and num_actions >= 4
+    assert env_params.max_steps_in_episode > 0
+    obs, _ = env.reset(jax.random.key(0), env_params)
+    space = env.observation_space(env_params)
+    assert obs.shape == space.shape and obs.dtype == space.dtype
+    # Grids keep their small integer dtype (the replay stores them so).
+    assert obs.dtype == (jnp.uint8 if suite in ("navix", "xminigrid") else jnp.float32)
+
+
+# Per suite: the raw environment with a short time limit, and a scenario: per step, the
+# action and a change to the environment's state before it (or None); the steps at which
+# an episode ends, by termination ("T") or truncation ("t").
+
+def _navix():
+    navix = need("navix")
+    forward, right = 2, 1  # Empty-5x5: from (1, 1) facing east to the goal at (3, 3)
+    actions = [forward, forward, right, forward, forward] + [right] * 6
+    return navix.make("Navix-Empty-5x5-v0", max_steps=6), None, actions, {4: "T", 10: "t"}
+
+
+def _xminigrid():
+    xminigrid = need("xminigrid")
+    env, params = xminigrid.make("MiniGrid-Empty-5x5")
+    forward, right = 0, 1
+    actions = [forward, forward, right, forward, forward] + [right] * 6
+    return env, params.replace(max_steps=6), actions, {4: "T", 10: "t"}
+
+
+def _jumanji():
+    jumanji = need("jumanji")
+    env = jumanji.make("Snake-v1", time_limit=13)
+    # The circle depends on where the snake starts. (Its action mask keeps a snake out of
+    # walls and its body, so it cannot die: Knapsack's terminations are tested below.)
+    return env, None, None, None
+
+
+def _craftax():
+    craftax_env = need("craftax")
+    env = craftax_env.make_craftax_env_from_name("Craftax-Classic-Symbolic-v1", auto_reset=False)
+    noop = 0
+    return env, env.default_params.replace(max_timesteps=4), [noop] * 6, {3: "t", 5: "T"}
+
+
+SNAKE_UP, SNAKE_RIGHT, SNAKE_DOWN, SNAKE_LEFT = range(4)  # jumanji's Snake
+
+
+def _snake_circle(head) -> list[int]:
+    """13 steps (the time limit) around a 2x2 square, away from the walls."""
+    vertical = SNAKE_DOWN if head.row < 6 else SNAKE_UP
+    horizontal = SNAKE_RIGHT if head.col < 6 else SNAKE_LEFT
+    back = {SNAKE_DOWN: SNAKE_UP, SNAKE_UP: SNAKE_DOWN, SNAKE_RIGHT: SNAKE_LEFT,
+            SNAKE_LEFT: SNAKE_RIGHT}
+    return ([vertical, horizontal, back[vertical], back[horizontal]] * 4)[:13]
+
+
+def _raw_step(suite, env, params, state, action, key):
+    """The raw suite's own step from `state`: its observation, as the adapter presents it.
+    `key` is the one the loop's `act` gives the environment's step."""
+    if suite == "navix":
+        return env.step(state, action).observation
+    if suite == "xminigrid":
+        return env.step(params, state, action).observation
+    if suite == "jumanji":
+        obs = env.step(state, action)[1].observation
+        return jnp.concatenate([obs.grid.ravel(), jnp.float32(obs.step_count)[None],
+                                obs.action_mask.astype(jnp.float32)])
+    step_key = jax.random.split(jax.random.split(key)[1])[0]  # act's, then the adapter's
+    return env.step(step_key, state, action, params)[0]
+
+
+def _prefer(params, action: int, num_actions: int):
+    """The network's parameters zeroed, and the output bias set so that `action` has the
+    highest Q-value: with epsilon 0 the loop's `act` takes `action`."""
+    def leaf(path, x):
+        is_out = x.shape == (num_actions,) and jax.tree_util.keystr(path).endswith("['b']")
+        return jax.nn.one_hot(action, num_actions) if is_out else jnp.zeros_like(x)
+
+    return jax.tree_util.tree_map_with_path(leaf, params)
+
+
+@pytest.mark.parametrize("suite", ["navix", "xminigrid", "jumanji", "craftax"])
+def test_time_limits_bootstrap_and_terminations_do_not(suite):
+    """The loop's `act` steps the adapted environment with chosen actions; the stored
+    transitions are checked against the raw suite stepped by hand from the same states:
+    each step's next observation is the suite's own (at an episode's end, the true last
+    one, not the reset's), the episode ends where the scenario says, and only a
+    termination is stored terminal (a truncation bootstraps)."""
+    raw, raw_params, actions, ends = {"navix": _navix, "xminigrid": _xminigrid,
+                                      "jumanji": _jumanji, "craftax": _craftax}[suite]()
+    config = Config(num_frames=64, batch_size=4, buffer_size=32, warmup_steps=8,
+                    eval_every=0, hidden_sizes=(32,), eps_start=0.0, eps_end=0.0)
+    parts = make_parts(config, raw, raw_params)
+    hparams = config.hyperparams()
+    num_actions = parts.env.action_space(parts.env_params).n
+    state = init_state(parts, jax.random.key(0), hparams)
+    if suite == "jumanji":  # circle to the time limit
+        actions, ends = _snake_circle(state.env_state.head_position), {12: "t"}
+    step = jax.jit(lambda s, k: act(parts, s, k, hparams))
+    keys = jax.random.split(jax.random.key(1), 32)
+    i = 0
+    while i < len(actions):
+        action, key = actions[i], keys[i]
+        if suite == "craftax" and ends.get(i) == "T":  # dies on this step
+            state = state._replace(env_state=state.env_state.replace(
+                player_health=jnp.zeros_like(state.env_state.player_health)))
+        state = state._replace(online_params=_prefer(state.online_params, action, num_actions))
+        before = jax.tree.map(lambda x: x[0], state.env_state)
+        obs = np.asarray(state.obs[0])
+        state, (stored, done, _) = step(state, key)
+        own = np.asarray(_raw_step(suite, raw, parts.env_params.inner, before, action, key))
+        assert int(stored.action[0]) == action, i
+        np.testing.assert_array_equal(stored.obs[0], obs)
+        np.testing.assert_array_equal(stored.next_obs[0], own, err_msg=f"step {i}")
+        assert bool(done[0]) == (i in ends), i
+        assert bool(stored.terminal[0]) == (ends.get(i) == "T"), i
+        if i in ends:  # a new episode: the reset's observation, not the last one
+            assert not np.array_equal(state.obs[0], own), i
+        i += 1
+    assert sorted(ends.values()) == (["t"] if suite == "jumanji" else ["T", "t"])
+
+
+def test_a_jumanji_termination_does_not_bootstrap():
+    """Knapsack ends (discount 0) when no item fits: every end is a termination, stored
+    terminal, with the suite's own last observation (mask included) as next_obs."""
+    jumanji = need("jumanji")
+    raw = jumanji.make("Knapsack-v1")
+    config = Config(num_frames=64, batch_size=4, buffer_size=32, warmup_steps=8,
+                    eval_every=0, hidden_sizes=(16,), eps_start=0.0, eps_end=0.0)
+    parts = make_parts(config, raw)
+    hparams = config.hyperparams()
+    state = init_state(parts, jax.random.key(0), hparams)
+    step = jax.jit(lambda s, k: act(parts, s, k, hparams))
+    ends = 0
+    for key in jax.random.split(jax.random.key(1), 60):  # greedy: the first legal item
+        before = jax.tree.map(lambda x: x[0], state.env_state)
+        state, (stored, done, _) = step(state, key)
+        own = raw.step(before, stored.action[0])[1].observation
+        own = jnp.concatenate([jnp.ravel(leaf).astype(jnp.float32) for leaf in (
+            own.weights, own.values, own.packed_items, own.action_mask)])
+        np.testing.assert_array_equal(stored.next_obs[0], own)
+        assert bool(stored.terminal[0]) == bool(done[0])
+        ends += int(done[0])
+    assert ends >= 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suite", ["navix", "xminigrid", "jumanji", "craftax"])
+def test_a_vmapped_seed_is_the_seed_alone(suite):
+    need(suite)
+    config = Config(env_name=f"{suite}:{NAMES[suite]}", num_frames=256, batch_size=16,
+                    buffer_size=256, warmup_steps=64, eval_every=128, eval_episodes=1,
+                    final_eval_episodes=1, hidden_sizes=(16,), num_envs=2, train_every=4)
+    if suite == "craftax":  # evaluation episodes of 10,000 steps
+        config = dataclasses.replace(config, eval_every=0)
+    train = make_train(config)
+    keys = jax.random.split(jax.random.key(3), 2)
+    both = jax.jit(jax.vmap(train))(keys)
+    alone = jax.jit(train)(keys[1])
+    # (Bit for bit where the seeds run one after another, as `train_seeds` runs them on a
+    # CPU; a vmapped batch may order a float sum differently.)
+    for batched, single in zip(jax.tree.leaves(both), jax.tree.leaves(alone)):
+        np.testing.assert_allclose(batched[1], single, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(both.metrics["train_episodes"][1],
+                                  alone.metrics["train_episodes"])
+    assert int(jnp.sum(both.metrics["train_episodes"])) > 0 or suite == "craftax"
+
+
+@pytest.mark.parametrize("epsilon", [1.0, 0.0])
+def test_no_illegal_action_is_taken(epsilon):
+    """Jumanji's Maze masks the moves into walls: random (epsilon 1) and greedy (epsilon 0)
+    acting, and greedy evaluation, take legal actions only; its observation ends with the
+    mask, which the replay stores with the next observation."""
+    need("jumanji")
+    config = Config(env_name="jumanji:Maze-v0", num_envs=8, train_every=8, batch_size=4,
+                    buffer_size=64, warmup_steps=8, eval_every=0, hidden_sizes=(16,),
+                    eps_start=epsilon, eps_end=epsilon)
+    parts = make_parts(config)
+    hparams = config.hyperparams()
+    state = init_state(parts, jax.random.key(0), hparams)
+    legal_of = parts.env.legal_actions
+    steps = jax.jit(lambda s, keys: jax.lax.scan(lambda s, k: act(parts, s, k, hparams),
+                                                 s, keys))
+    state, (stored, done, _) = steps(state, jax.random.split(jax.random.key(1), 110))
+    legal = np.asarray(legal_of(stored.obs))
+    taken = np.take_along_axis(legal, np.asarray(stored.action)[..., None], axis=-1)
+    assert taken.all() and not legal.all()  # the mask bites, and is obeyed
+    assert np.asarray(legal_of(stored.next_obs)).any(axis=-1).all()
+    assert int(jnp.sum(done)) >= 8  # past the time limit (100 steps): every maze ended
+    greedy = greedy_policy(parts.network, state.online_params, parts.env)
+    chosen = np.asarray(greedy(None, stored.obs))
+    assert np.take_along_axis(legal, chosen[..., None], axis=-1).all()
+
+
+@pytest.mark.slow
+def test_the_docs_examples_run_as_written():
+    """docs/suites.md's Python examples, each run as a user would paste it."""
+    need("navix"), need("xminigrid")
+    text = (Path(__file__).parents[1] / "docs" / "suites.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    assert len(blocks) == 2
+    for block in blocks:
+        exec(compile(block, "docs/suites.md", "exec"), {"__name__": "__docs__"})
+
+
+class Stop(Exception):
+    pass
+
+
+def grid_torso(obs):
+    """A torso of one's own for Navix's grids: a 3x3 convolution."""
+    return jax.nn.relu(hk.Conv2D(4, kernel_shape=3, name="grid_conv")(obs))
+
+
+@pytest.mark.slow
+def test_a_suite_run_with_its_own_torso_resumes_bitwise(tmp_path):
+    """Navix by object with a torso of one's own, in checkpointed segments: stopped after
+    its first segment and resumed, it ends as the run that was never stopped."""
+    navix = need("navix")
+    env = navix.make("Navix-Empty-5x5-v0", max_steps=20)
+    config = Config(num_frames=1200, batch_size=16, buffer_size=600, warmup_steps=100,
+                    eval_every=400, eval_episodes=2, final_eval_episodes=2,
+                    hidden_sizes=(16,), eps_decay_frames=600)
+    run = dict(num_seeds=3, segment_frames=400, env=env, network=grid_torso)
+    whole = train_resumable(config, out=tmp_path / "whole", **run)
+
+    def stop(frames, _):
+        raise Stop(frames)
+
+    with pytest.raises(Stop):
+        train_resumable(config, out=tmp_path / "run", on_segment=stop, **run)
+    resumed = train_resumable(config, out=tmp_path / "run", resume=True, **run)
+    assert whole.params["grid_conv"]["w"].shape == (3, 3, 3, 3, 4)
+    chex.assert_trees_all_equal(whole, resumed)
+    assert int(np.sum(whole.metrics["train_episodes"])) > 0
+
+
+def test_unknown_suites_and_names_are_one_line():
+    with pytest.raises(ValueError, match="unknown suite 'gym'; choose from craftax, navix"):
+        resolve_env("gym:CartPole-v1")
+    need("navix")
+    with pytest.raises(ValueError, match="did you mean Navix-Empty-5x5-v0") as error:
+        resolve_env("navix:Navix-Empty-5x5")
+    assert "\n" not in str(error.value)
+
+
+def test_a_suite_not_installed_names_its_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "xminigrid", None)  # import xminigrid raises
+    with pytest.raises(ValueError, match=r'the xminigrid suite is not installed .*pip '
+                                         r'install "purejaxdqn\[xminigrid\]"'):
+        resolve_env("xminigrid:MiniGrid-Empty-5x5")
+
+
+def test_xland_rulesets_and_multi_discrete_actions_are_refused():
+    need("xminigrid")
+    with pytest.raises(ValueError, match="rulesets"):
+        resolve_env("xminigrid:XLand-MiniGrid-R1-9x9")
+    need("jumanji")
+    with pytest.raises(ValueError, match="DQN needs one discrete action; jumanji's "):
+        resolve_env("jumanji:RobotWarehouse-v0")
