@@ -2,6 +2,7 @@
 final greedy return (mean and interquartile mean, 95% bootstrap CIs), as a markdown table.
 
     python benchmarks/environments.py --num-seeds 16
+    python benchmarks/environments.py --suites --num-seeds 16 --seed 1000   # fresh seeds
 """
 
 import argparse
@@ -22,6 +23,8 @@ from purejaxdqn.stats import summarize
 ENVIRONMENTS = {"Acrobot-v1": "acrobot-50k", "MountainCar-v0": "mountaincar-100k",
                 **{f"{game}-MinAtar": f"{game.lower()}-minatar-100k"
                    for game in ("Breakout", "Asterix", "Freeway", "SpaceInvaders")}}
+# The environment suites' presets (each suite an extra: pip install ".[envs]").
+SUITE_ENVIRONMENTS = {"navix:Navix-Empty-8x8-v0": "navix-empty-8x8"}
 
 
 def random_policy_summary(env_name: str, episodes: int, seed: int) -> dict:
@@ -40,19 +43,23 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--random-episodes", type=int, default=1_000,
                         help="episodes of the random policy per environment")
-    parser.add_argument("--only", nargs="+", choices=list(ENVIRONMENTS),
-                        default=list(ENVIRONMENTS),
+    parser.add_argument("--suites", action="store_true",
+                        help="the environment suites' presets (into suite-presets.json)")
+    parser.add_argument("--only", nargs="+", choices=[*ENVIRONMENTS, *SUITE_ENVIRONMENTS],
                         help="run these environments (their rows are merged into --out)")
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).parent / "results" / "environments.json")
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    environments = SUITE_ENVIRONMENTS if args.suites else ENVIRONMENTS
+    args.only = args.only or list(environments)
+    args.out = args.out or (Path(__file__).parent / "results" /
+                            ("suite-presets.json" if args.suites else "environments.json"))
 
     rows = json.loads(args.out.read_text())["rows"] if args.out.exists() else {}
     print(f"| environment | frames | trained, {args.num_seeds} seeds: mean [95% CI] "
           f"| IQM [95% CI] | random policy: mean [95% CI] | compile + run |")
     print("|---|---|---|---|---|---|")
     for name in args.only:
-        preset = ENVIRONMENTS[name]
+        preset = {**ENVIRONMENTS, **SUITE_ENVIRONMENTS}[name]
         config = Config.preset(preset)
         timings = {}
         start = time.perf_counter()

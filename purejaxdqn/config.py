@@ -196,6 +196,13 @@ PRESETS = {
            # it at one cell must hold at every cell, which the pooled convolution gives
            # and the flattened one did not learn in 1M frames.
            ("Asterix", dict(network="cnn_pool", conv_channels=64)))},
+    # The environment suites (docs/suites.md), from one sweep each over 16 seeds
+    # (benchmarks/results/suite-preset-search.txt), checked on 16 fresh seeds by
+    # benchmarks/environments.py --suites. A sparse reward of 1 at the goal: gamma 0.99
+    # leaves turning and stepping forward within 1% of each other, and the greedy policy
+    # loops; 0.9 sets them apart.
+    "navix-empty-8x8": dict(env_name="navix:Navix-Empty-8x8-v0", num_frames=50_000,
+                            gamma=0.9, eval_every=0),
 }
 
 

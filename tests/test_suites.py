@@ -5,8 +5,6 @@ names are refused in one line. Without a suite installed its tests skip, naming 
 command; where PUREJAXDQN_REQUIRE_SUITES is set (CI) they fail instead."""
 
 import dataclasses
-import importlib
-import os
 import re
 import sys
 from pathlib import Path
@@ -24,21 +22,7 @@ from purejaxdqn.evaluation import greedy_policy
 from purejaxdqn.runner import train_resumable
 from purejaxdqn.suites import Adapter
 from purejaxdqn.train import act, init_state, make_parts
-
-SUITE_MODULES = {"craftax": "craftax.craftax_env", "navix": "navix", "jumanji": "jumanji",
-                 "xminigrid": "xminigrid"}
-
-
-def need(suite: str):
-    """The suite's module, or the test skipped (failed where CI requires every suite)."""
-    try:
-        return importlib.import_module(SUITE_MODULES[suite])
-    except ImportError:
-        install = f'pip install "purejaxdqn[{suite}]"'
-        if os.environ.get("PUREJAXDQN_REQUIRE_SUITES"):
-            pytest.fail(f"the {suite} suite is required here but not installed: {install}")
-        pytest.skip(f"the {suite} suite is not installed: {install}")
-
+from tests.requires import need
 
 NAMES = {"craftax": "Craftax-Classic-Symbolic-v1", "navix": "Navix-Empty-5x5-v0",
          "jumanji": "Maze-v0", "xminigrid": "MiniGrid-Empty-5x5"}
@@ -202,6 +186,11 @@ def test_a_vmapped_seed_is_the_seed_alone(suite):
                     final_eval_episodes=1, hidden_sizes=(16,), num_envs=2, train_every=4)
     if suite == "craftax":  # evaluation episodes of 10,000 steps
         config = dataclasses.replace(config, eval_every=0)
+    if suite == "xminigrid":  # a grid: the CNN, over observations stored as uint8
+        config = dataclasses.replace(config, network="cnn", conv_channels=4)
+        state = init_state(make_parts(config), jax.random.key(0), config.hyperparams())
+        stored = state.buffer_state.experience
+        assert stored.obs.dtype == jnp.uint8 and stored.obs.shape[-3:] == (7, 7, 2)
     train = make_train(config)
     keys = jax.random.split(jax.random.key(3), 2)
     both = jax.jit(jax.vmap(train))(keys)
