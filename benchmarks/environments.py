@@ -24,7 +24,8 @@ ENVIRONMENTS = {"Acrobot-v1": "acrobot-50k", "MountainCar-v0": "mountaincar-100k
                 **{f"{game}-MinAtar": f"{game.lower()}-minatar-100k"
                    for game in ("Breakout", "Asterix", "Freeway", "SpaceInvaders")}}
 # The environment suites' presets (each suite an extra: pip install ".[envs]").
-SUITE_ENVIRONMENTS = {"navix:Navix-Empty-8x8-v0": "navix-empty-8x8"}
+SUITE_ENVIRONMENTS = {"navix:Navix-Empty-8x8-v0": "navix-empty-8x8",
+                      "xminigrid:MiniGrid-Empty-8x8": "xminigrid-empty-8x8"}
 
 
 def random_policy_summary(env_name: str, episodes: int, seed: int) -> dict:

@@ -203,6 +203,8 @@ PRESETS = {
     # loops; 0.9 sets them apart.
     "navix-empty-8x8": dict(env_name="navix:Navix-Empty-8x8-v0", num_frames=50_000,
                             gamma=0.9, eval_every=0),
+    "xminigrid-empty-8x8": dict(env_name="xminigrid:MiniGrid-Empty-8x8", num_frames=50_000,
+                                gamma=0.9, learning_rate=1e-3, eval_every=0),
 }
 
 
