@@ -1,5 +1,6 @@
 """The DQN agent: Q-network, epsilon-greedy acting, TD loss, learning step, target update."""
 
+from functools import partial
 from typing import Callable, NamedTuple
 
 import chex
@@ -29,6 +30,9 @@ def make_q_network(config: Config, num_actions: int | None = None,
     it uses the mean weights. With `config.distributional` (C51) the head gives each
     action logits over `return_atoms(config)`, and the Q-values are their expectations;
     `apply(..., logits=True)` returns the logits, of shape (..., num_actions, num_atoms).
+    With `config.quantile_regression` (QR-DQN) it gives each action `num_quantiles`
+    quantiles at `quantile_midpoints(config)`, and the Q-values are their means;
+    `apply(..., logits=True)` returns the quantiles, (..., num_actions, num_quantiles).
 
     `num_actions` and `obs_shape` default to those of `config.env_name`.
     """
@@ -50,7 +54,8 @@ def make_q_network(config: Config, num_actions: int | None = None,
                          f"width, channels); this environment's have shape {obs_shape}")
 
     num_layers = len(config.hidden_sizes) + 1 + config.dueling
-    atoms_per_action = config.num_atoms if config.distributional else 1
+    atoms_per_action = (config.num_atoms if config.distributional else
+                        config.num_quantiles if config.quantile_regression else 1)
 
     def q_values(obs, noise_key=None, logits=False):
         layer_keys = iter([None] * num_layers if noise_key is None
@@ -94,6 +99,8 @@ def make_q_network(config: Config, num_actions: int | None = None,
             head = mlp(x, [*config.hidden_sizes, num_actions * atoms_per_action],
                        activate_final=False).reshape(head_shape)
         head = head.reshape(*batch_shape, num_actions, atoms_per_action)
+        if config.quantile_regression:
+            return head if logits else jnp.mean(head, axis=-1)
         if not config.distributional:
             return head[..., 0]
         return head if logits else expected_q(head, return_atoms(config))
@@ -104,6 +111,11 @@ def make_q_network(config: Config, num_actions: int | None = None,
 def return_atoms(config: Config) -> chex.Array:
     """C51's fixed support: `num_atoms` returns evenly spaced over [v_min, v_max]."""
     return jnp.linspace(config.v_min, config.v_max, config.num_atoms)
+
+
+def quantile_midpoints(config: Config) -> chex.Array:
+    """QR-DQN's quantile levels: the midpoints (2i + 1) / (2N) of N equal slices of [0, 1]."""
+    return (jnp.arange(config.num_quantiles) + 0.5) / config.num_quantiles
 
 
 def expected_q(logits: chex.Array, atoms: chex.Array) -> chex.Array:
@@ -151,39 +163,75 @@ class LearnStats(NamedTuple):
     q_value: chex.Array
 
 
+def munchausen_target(q_tm1: chex.Array, a_tm1: chex.Array, r_t: chex.Array,
+                      discount_t: chex.Array, q_t: chex.Array, alpha, temperature, clip,
+                      legal_tm1: chex.Array | None = None,
+                      legal_t: chex.Array | None = None) -> chex.Array:
+    """Munchausen DQN's target (Vieillard et al. 2020), per example of a batch:
+    r + alpha * clip(temperature * log pi(a_tm1 | s_tm1), clip, 0)
+      + discount * sum_a pi(a | s_t) * (q_t[a] - temperature * log pi(a | s_t)),
+    with pi the softmax of Q / temperature (over the legal actions, where masks are
+    given). `q_tm1` and `q_t` (batch, actions) are the target network's, at the states
+    acted in and reached. rlax has no Munchausen target; no gradient flows through it."""
+    def log_policy(q, legal):
+        logits = q / temperature
+        if legal is not None:
+            logits = jnp.where(legal_or_all(legal), logits, -jnp.inf)
+        return jax.nn.log_softmax(logits, axis=-1)
+
+    log_pi_taken = jnp.take_along_axis(log_policy(q_tm1, legal_tm1), a_tm1[:, None], axis=-1)
+    bonus = alpha * jnp.clip(temperature * log_pi_taken[:, 0], clip, 0.0)
+    log_pi_t = log_policy(q_t, legal_t)
+    pi_t = jnp.exp(log_pi_t)
+    # An illegal action has pi 0 and log pi -inf: it adds nothing (not 0 * inf).
+    soft_value_t = jnp.sum(jnp.where(pi_t > 0, pi_t * (q_t - temperature * log_pi_t), 0.0),
+                           axis=-1)
+    return jax.lax.stop_gradient(r_t + bonus + discount_t * soft_value_t)
+
+
 LOSSES = {"huber": lambda td: rlax.huber_loss(td, 1.0), "mse": rlax.l2_loss}
 
 
 def td_loss(online_params, target_params, batch: Transition, gamma, network: hk.Transformed,
-            config: Config, weights=None, steps=1, noise_key=None, legal_t=None):
+            config: Config, weights=None, steps=1, noise_key=None, legal_t=None,
+            legal_tm1=None):
     """Mean loss of a batch, weighted per example by `weights` if given (importance
     sampling); returns it and (`LearnStats`, errors), where the errors' magnitudes set
     new priorities.
 
     The loss is `config.loss` of the TD errors of `rlax.q_learning` (or
-    `rlax.double_q_learning` if `config.double_q`), which are then the errors. With
-    `config.distributional` it is the cross-entropy of `rlax.categorical_q_learning` (or
-    `categorical_double_q_learning`), which is then also the error; the stats still
-    report the TD error of the expected Q-values. `steps` (per example) is how many
-    rewards `batch.reward` sums (n-step returns): the bootstrap is discounted by
-    gamma ** steps. `noise_key` (noisy networks) draws the online and target networks'
-    noise. `legal_t` (bool, (batch, actions)), where the environment has action masks,
-    holds the legal actions at `next_obs`: the target's max (double Q's argmax, C51's
-    greedy next action) ranges over them only, through rlax's double-Q targets with a
-    masked selector.
+    `rlax.double_q_learning` if `config.double_q`, or of `munchausen_target` if
+    `config.munchausen`), which are then the errors. With `config.distributional` it is
+    the cross-entropy of `rlax.categorical_q_learning` (or
+    `categorical_double_q_learning`), with `config.quantile_regression` the quantile
+    Huber loss of `rlax.quantile_q_learning`, which is then also the error; the stats
+    still report the TD error of the Q-values. `steps` (per example) is how many rewards
+    `batch.reward` sums (n-step returns): the bootstrap is discounted by gamma ** steps.
+    `noise_key` (noisy networks) draws the online and target networks' noise. `legal_t`
+    (bool, (batch, actions)), where the environment has action masks, holds the legal
+    actions at `next_obs`: the target's max (double Q's argmax, C51's and QR-DQN's greedy
+    next action, Munchausen's next policy) ranges over them only, through rlax's
+    double-Q targets with a masked selector; `legal_tm1`, those at `obs`, restricts
+    Munchausen's policy there.
     """
     online_key, target_key = (None, None) if noise_key is None else jax.random.split(noise_key)
-    c51 = config.distributional  # the network's outputs are logits, Q-values their means
-    out_t = network.apply(target_params, batch.next_obs, target_key, logits=c51)
+    c51, qr = config.distributional, config.quantile_regression
+    dist = c51 or qr  # the network's outputs are logits or quantiles, Q-values from them
+    if config.munchausen:  # the target network at obs too, in the same forward pass
+        q_tm1_target, out_t = jnp.split(network.apply(
+            target_params, jnp.concatenate([batch.obs, batch.next_obs]), target_key), 2)
+    else:
+        out_t = network.apply(target_params, batch.next_obs, target_key, logits=dist)
     if config.double_q:
         # One forward pass of the online network over obs and next_obs together.
         both = network.apply(online_params, jnp.concatenate([batch.obs, batch.next_obs]),
-                             online_key, logits=c51)
+                             online_key, logits=dist)
         out_tm1, out_t_selector = jnp.split(both, 2)
     else:
-        out_tm1 = network.apply(online_params, batch.obs, online_key, logits=c51)
+        out_tm1 = network.apply(online_params, batch.obs, online_key, logits=dist)
     atoms = return_atoms(config)
-    to_q = (lambda out: expected_q(out, atoms)) if c51 else (lambda out: out)
+    to_q = ((lambda out: expected_q(out, atoms)) if c51 else
+            (lambda out: jnp.mean(out, axis=-1)) if qr else (lambda out: out))
     q_tm1, q_t = to_q(out_tm1), to_q(out_t)
     discount_t = gamma ** steps * (1.0 - batch.terminal.astype(jnp.float32))
     scalar_args = (q_tm1, batch.action, batch.reward, discount_t, q_t)
@@ -192,7 +240,12 @@ def td_loss(online_params, target_params, batch: Transition, gamma, network: hk.
     if legal_t is not None:  # the max over legal actions: an argmax over them, then q_t's
         q_t_selector = jnp.where(legal_or_all(legal_t),
                                  q_t if q_t_selector is None else q_t_selector, -jnp.inf)
-    if q_t_selector is not None:
+    if config.munchausen:
+        target = munchausen_target(q_tm1_target, batch.action, batch.reward, discount_t,
+                                   q_t, config.munchausen_alpha, config.entropy_temperature,
+                                   config.log_policy_clip, legal_tm1, legal_t)
+        td_error = target - jnp.take_along_axis(q_tm1, batch.action[:, None], axis=-1)[:, 0]
+    elif q_t_selector is not None:
         td_error = jax.vmap(rlax.double_q_learning)(*scalar_args, q_t_selector)
         if c51:
             errors = jax.vmap(rlax.categorical_double_q_learning,
@@ -202,8 +255,16 @@ def td_loss(online_params, target_params, batch: Transition, gamma, network: hk.
         if c51:
             errors = jax.vmap(rlax.categorical_q_learning, (None, 0, 0, 0, 0, None, 0))(
                 *c51_args)
-    if c51:
-        losses = errors  # the cross-entropies
+    if qr:  # rlax wants (quantiles, actions); the selector ranks next actions by its mean
+        selector = out_t_selector if config.double_q else out_t
+        if legal_t is not None:
+            selector = jnp.where(legal_or_all(legal_t)[..., None], selector, -jnp.inf)
+        quantiles_first = partial(jnp.swapaxes, axis1=-1, axis2=-2)
+        errors = jax.vmap(rlax.quantile_q_learning, (0, None, 0, 0, 0, 0, 0, None))(
+            quantiles_first(out_tm1), quantile_midpoints(config), batch.action, batch.reward,
+            discount_t, quantiles_first(selector), quantiles_first(out_t), 1.0)
+    if dist:
+        losses = errors  # the cross-entropies, or the quantile Huber losses
     else:
         errors, losses = td_error, LOSSES[config.loss](td_error)
     loss = jnp.mean(losses if weights is None else weights * losses)
@@ -227,16 +288,18 @@ def update_target(online_params, target_params, learn_steps, tau, config: Config
 
 
 def learn_step(online_params, target_params, opt_state, batch, learn_steps, hparams,
-               network, config: Config, weights=None, steps=1, noise_key=None, legal_t=None):
+               network, config: Config, weights=None, steps=1, noise_key=None, legal_t=None,
+               legal_tm1=None):
     """One gradient step on `batch` (importance-weighted by `weights` if given), then the
     target update (see `update_target`).
 
     Returns the new (online_params, target_params, opt_state), `LearnStats` and the
-    errors of the batch that set new priorities (see `td_loss`, and its `legal_t`).
+    errors of the batch that set new priorities (see `td_loss`, and its `legal_t` and
+    `legal_tm1`).
     """
     grads, (stats, errors) = jax.grad(td_loss, has_aux=True)(
         online_params, target_params, batch, hparams.gamma, network, config, weights, steps,
-        noise_key, legal_t)
+        noise_key, legal_t, legal_tm1)
     optimizer = make_optimizer(hparams.learning_rate, hparams.max_grad_norm)
     updates, opt_state = optimizer.update(grads, opt_state, online_params)
     online_params = optax.apply_updates(online_params, updates)

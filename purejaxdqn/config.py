@@ -118,6 +118,21 @@ class Config:
     """C51: lowest return of the support."""
     v_max: float = 10.0
     """C51: highest return of the support."""
+    quantile_regression: bool = False
+    """QR-DQN: learn `num_quantiles` quantiles of each action's return by quantile
+    regression (`rlax.quantile_q_learning`, Huber kappa 1) instead of Q; the Q-values are
+    their means."""
+    num_quantiles: int = 32
+    """QR-DQN: quantiles per action, at the midpoints (2i + 1) / (2 * num_quantiles)."""
+    munchausen: bool = False
+    """Munchausen DQN: a soft target (the next state's softmax policy at
+    `entropy_temperature`) plus the scaled, clipped log-policy of the action taken."""
+    munchausen_alpha: float = 0.9
+    """Munchausen DQN: the scale of the log-policy bonus."""
+    entropy_temperature: float = 0.03
+    """Munchausen DQN: the temperature of the softmax policy."""
+    log_policy_clip: float = -1.0
+    """Munchausen DQN: the lower clip of temperature * log-policy (the bonus's l0)."""
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
@@ -270,8 +285,26 @@ def _validate(c: Config) -> None:
     _require(not (c.distributional and c.loss != "huber"), "loss",
              "'huber' (the default, unused) with distributional=True: C51 minimises a "
              "cross-entropy", c.loss)
+    _require(_is_int(c.num_quantiles) and c.num_quantiles >= 2, "num_quantiles",
+             "an integer >= 2", c.num_quantiles)
+    _require(not (c.quantile_regression and c.distributional), "quantile_regression",
+             "False with distributional=True: C51 and QR-DQN are two return distributions",
+             c.quantile_regression)
+    _require(not (c.quantile_regression and c.loss != "huber"), "loss",
+             "'huber' (the default, unused) with quantile_regression=True: QR-DQN minimises "
+             "the quantile Huber loss", c.loss)
+    for other in ("distributional", "quantile_regression", "double_q"):
+        _require(not (c.munchausen and getattr(c, other) is True), "munchausen",
+                 f"False with {other}=True: Munchausen DQN's soft target replaces the "
+                 f"greedy one", c.munchausen)
+    _require(_is_number(c.munchausen_alpha) and 0.0 <= c.munchausen_alpha <= 1.0,
+             "munchausen_alpha", "in [0, 1]", c.munchausen_alpha)
+    _require(_is_number(c.entropy_temperature) and c.entropy_temperature > 0,
+             "entropy_temperature", "a finite number > 0", c.entropy_temperature)
+    _require(_is_number(c.log_policy_clip) and c.log_policy_clip < 0, "log_policy_clip",
+             "a finite number < 0", c.log_policy_clip)
     for field in ("bootstrap_on_truncation", "double_q", "dueling", "prioritized", "noisy",
-                  "distributional"):
+                  "distributional", "quantile_regression", "munchausen"):
         _require(isinstance(getattr(c, field), bool), field, "a bool", getattr(c, field))
     _require(c.loss in LOSSES, "loss", f"one of {LOSSES}", c.loss)
     _require(c.network in NETWORKS, "network", f"one of {NETWORKS}", c.network)

@@ -172,9 +172,10 @@ def learn_once(parts: Parts, state: TrainState, sample_key, learn_steps, learnin
                                  next_obs=parts.decode(drawn.batch.next_obs))
 
     def learn(nets):
-        *nets, stats, errors = learn_step(*nets, batch, learn_steps, hparams, parts.network,
-                                          config, drawn.weights, drawn.steps, noise_key,
-                                          legal_actions(parts.env, batch.next_obs))
+        *nets, stats, errors = learn_step(
+            *nets, batch, learn_steps, hparams, parts.network, config, drawn.weights,
+            drawn.steps, noise_key, legal_actions(parts.env, batch.next_obs),
+            legal_actions(parts.env, batch.obs) if config.munchausen else None)
         return tuple(nets), stats, errors
 
     def skip(nets):

@@ -86,3 +86,31 @@ class ContinuousProbe(OneStepProbe):
 
     def action_space(self, params):
         return spaces.Box(-1.0, 1.0, (1,), jnp.float32)
+
+
+class TwoStepProbe(environment.Environment):
+    """Two steps: the observation is the step (0, then 1), any action; reward 1 at the
+    second step, which terminates. Q is gamma at step 0 and 1 at step 1: the value has to
+    travel one step back through the bootstrap."""
+
+    @property
+    def default_params(self):
+        return ProbeParams(max_steps_in_episode=3)  # the termination comes first
+
+    def step_env(self, key, state, action, params):
+        state = state.replace(time=state.time + 1)
+        done = state.time >= 2
+        return self.get_obs(state), state, done.astype(jnp.float32), done, {}
+
+    def reset_env(self, key, params):
+        state = environment.EnvState(time=0)
+        return self.get_obs(state), state
+
+    def get_obs(self, state, params=None, key=None):
+        return jnp.array([state.time], jnp.float32)
+
+    def action_space(self, params):
+        return spaces.Discrete(2)
+
+    def observation_space(self, params):
+        return spaces.Box(0.0, 2.0, (1,), jnp.float32)

@@ -70,6 +70,17 @@ from tests.probe_envs import ContinuousProbe
     ({"num_envs": 4, "n_step": 3, "buffer_size": 8, "batch_size": 8},
      "Config.n_step must be <= buffer_size // num_envs (2)"),
     ({"distributional": True, "loss": "mse"}, "C51 minimises a cross-entropy"),
+    ({"num_quantiles": 1}, "Config.num_quantiles must be an integer >= 2"),
+    ({"quantile_regression": True, "distributional": True},
+     "Config.quantile_regression must be False with distributional=True"),
+    ({"quantile_regression": True, "loss": "mse"}, "QR-DQN minimises the quantile Huber loss"),
+    ({"quantile_regression": 1}, "Config.quantile_regression must be a bool"),
+    ({"munchausen": True, "double_q": True}, "Config.munchausen must be False with double_q=True"),
+    ({"munchausen": True, "quantile_regression": True},
+     "Config.munchausen must be False with quantile_regression=True"),
+    ({"munchausen_alpha": 1.5}, "Config.munchausen_alpha must be in [0, 1]"),
+    ({"entropy_temperature": 0.0}, "Config.entropy_temperature must be a finite number > 0"),
+    ({"log_policy_clip": 0.5}, "Config.log_policy_clip must be a finite number < 0"),
 ])
 def test_bad_config_is_refused(overrides, message):
     with pytest.raises(ValueError) as error:
@@ -87,7 +98,9 @@ def test_defaults_are_the_tutorials():
         bootstrap_on_truncation=True, double_q=False, dueling=False, loss="huber",
         target_update_period=0, network="mlp", conv_channels=16, prioritized=False,
         priority_exponent=0.6, importance_beta_start=0.4, n_step=1, noisy=False,
-        noisy_sigma0=0.5, distributional=False, num_atoms=51, v_min=-10.0, v_max=10.0)
+        noisy_sigma0=0.5, distributional=False, num_atoms=51, v_min=-10.0, v_max=10.0,
+        quantile_regression=False, num_quantiles=32, munchausen=False, munchausen_alpha=0.9,
+        entropy_temperature=0.03, log_policy_clip=-1.0)
 
 
 def test_config_is_immutable():

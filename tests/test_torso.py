@@ -34,7 +34,8 @@ def test_a_flattening_torso_is_the_default_network_bit_for_bit():
 
 
 HEADS = {"plain": {}, "dueling": dict(dueling=True), "c51": dict(distributional=True),
-         "noisy": dict(noisy=True), "all": dict(dueling=True, distributional=True, noisy=True)}
+         "qr": dict(quantile_regression=True), "noisy": dict(noisy=True),
+         "all": dict(dueling=True, distributional=True, noisy=True)}
 
 
 @pytest.mark.parametrize("head", HEADS)

@@ -13,7 +13,7 @@ SHORT = dict(num_frames=12_000, eval_every=0, eps_decay_frames=6_000, learning_r
 # Each switch alone where its code path is its own; prioritised replay, n-step returns and
 # C51 alone are the paths of the combinations that hold them (C51 with double Q and
 # prioritised replay; n-step with prioritised replay and several environments; C51 with
-# noisy networks and several environments).
+# noisy networks and several environments; QR-DQN and Munchausen with the rest).
 VARIANTS = [
     {},
     {"double_q": True},
@@ -25,6 +25,10 @@ VARIANTS = [
      "prioritized": True},
     {"num_envs": 8, "n_step": 3, "prioritized": True},
     {"num_envs": 4, "distributional": True, "v_min": 0.0, "v_max": 100.0, "noisy": True},
+    {"quantile_regression": True, "double_q": True, "dueling": True, "prioritized": True},
+    {"quantile_regression": True, "n_step": 3, "noisy": True, "num_envs": 4},
+    {"munchausen": True},
+    {"munchausen": True, "dueling": True, "n_step": 3, "prioritized": True, "noisy": True},
 ]
 
 
