@@ -25,7 +25,8 @@ def make_q_network(config: Config, num_actions: int | None = None,
     over their maxima across the grid, or over the features of your own `torso` (a Haiku
     function from a batch of float32 observations, shape (batch, *obs_shape), to features
     (batch, ...), flattened; in place of `config.network`'s); with a dueling head (value + advantage - mean
-    advantage) if `config.dueling`. With `config.noisy` its dense layers are
+    advantage) if `config.dueling`. With `config.layer_norm` every hidden layer (the
+    convolution's features too) is normalised (`hk.LayerNorm`) before its ReLU. With `config.noisy` its dense layers are
     `NoisyLinear`: `apply(params, obs, noise_key)` draws fresh noise, and without a key
     it uses the mean weights. With `config.distributional` (C51) the head gives each
     action logits over `return_atoms(config)`, and the Q-values are their expectations;
@@ -67,12 +68,17 @@ def make_q_network(config: Config, num_actions: int | None = None,
                     x, next(layer_keys))
             return hk.Linear(size, name=name)(x)
 
+        def normalize(x, name):
+            return hk.LayerNorm(-1, create_scale=True, create_offset=True, name=name)(x)
+
         def mlp(x, sizes, activate_final):
-            if not config.noisy:  # Haiku's own MLP (and its parameter names)
+            if not (config.noisy or config.layer_norm):  # Haiku's MLP (and its param names)
                 return hk.nets.MLP(sizes, activate_final=activate_final)(x)
             for i, size in enumerate(sizes):
                 x = dense(x, size, f"linear_{i}")
-                x = jax.nn.relu(x) if activate_final or i < len(sizes) - 1 else x
+                if activate_final or i < len(sizes) - 1:
+                    x = normalize(x, f"layer_norm_{i}") if config.layer_norm else x
+                    x = jax.nn.relu(x)
             return x
 
         batch_shape = obs.shape[:obs.ndim - len(obs_shape)]
@@ -82,7 +88,8 @@ def make_q_network(config: Config, num_actions: int | None = None,
             x = torso(x)
         elif config.network != "mlp":
             # hk.Conv2D's module name, so params saved with either load into both.
-            x = jax.nn.relu(PatchConv2D(config.conv_channels, kernel_shape=3, name="conv2_d")(x))
+            x = PatchConv2D(config.conv_channels, kernel_shape=3, name="conv2_d")(x)
+            x = jax.nn.relu(normalize(x, "conv_layer_norm") if config.layer_norm else x)
         if config.network == "cnn_pool":
             # Whether each filter's pattern is anywhere on the grid, not where: what is
             # learned at one cell holds at every cell.

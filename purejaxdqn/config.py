@@ -96,6 +96,9 @@ class Config:
     invariant)."""
     conv_channels: int = 16
     """Filters of the 3x3 convolution (`cnn`, `cnn_pool`)."""
+    layer_norm: bool = False
+    """Normalise each hidden layer (and the convolution's features) before its ReLU
+    (`hk.LayerNorm`): what PQN, without a target network, relies on."""
     n_step: int = 1
     """n-step returns (1: one-step Q-learning); an episode's end inside the n steps is
     handled."""
@@ -304,7 +307,7 @@ def _validate(c: Config) -> None:
     _require(_is_number(c.log_policy_clip) and c.log_policy_clip < 0, "log_policy_clip",
              "a finite number < 0", c.log_policy_clip)
     for field in ("bootstrap_on_truncation", "double_q", "dueling", "prioritized", "noisy",
-                  "distributional", "quantile_regression", "munchausen"):
+                  "distributional", "quantile_regression", "munchausen", "layer_norm"):
         _require(isinstance(getattr(c, field), bool), field, "a bool", getattr(c, field))
     _require(c.loss in LOSSES, "loss", f"one of {LOSSES}", c.loss)
     _require(c.network in NETWORKS, "network", f"one of {NETWORKS}", c.network)

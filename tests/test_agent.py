@@ -309,3 +309,25 @@ def test_select_action_takes_only_legal_actions():
     # Without a mask the draw is what it always was, bit for bit.
     assert np.array_equal(jax.vmap(select_action, (0, None, None))(keys, q, 1.0),
                           jax.vmap(select_action, (0, None, None, None))(keys, q, 1.0, None))
+
+
+def test_layer_norm_normalises_each_hidden_layer():
+    config = Config(hidden_sizes=(8, 6), layer_norm=True)
+    network = make_q_network(config, num_actions=3, obs_shape=(4,))
+    obs = jax.random.normal(jax.random.key(3), (5, 4)) * 10.0
+    params = network.init(jax.random.key(4), obs)
+    # Scales and offsets away from their initial 1 and 0, so that both are checked.
+    params = {name: {k: v + (0.3 if k in ("scale", "offset") else 0.0) for k, v in p.items()}
+              for name, p in params.items()}
+    x = np.asarray(obs, np.float64)
+    for i in range(2):
+        layer, norm = params[f"linear_{i}"], params[f"layer_norm_{i}"]
+        x = x @ np.asarray(layer["w"], np.float64) + np.asarray(layer["b"], np.float64)
+        x = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5)
+        x = np.maximum(x * np.asarray(norm["scale"]) + np.asarray(norm["offset"]), 0.0)
+    expected = x @ np.asarray(params["linear_2"]["w"]) + np.asarray(params["linear_2"]["b"])
+    np.testing.assert_allclose(network.apply(params, obs), expected, rtol=1e-4, atol=1e-5)
+    # The convolution's features are normalised too.
+    cnn = make_q_network(Config(hidden_sizes=(8,), layer_norm=True, network="cnn"),
+                         num_actions=3, obs_shape=(5, 5, 2))
+    assert "conv_layer_norm" in cnn.init(jax.random.key(0), jnp.zeros((5, 5, 2)))
