@@ -20,21 +20,27 @@ class HyperParams(NamedTuple):
     max_grad_norm: Any
     priority_exponent: Any
     importance_beta_start: Any
+    q_lambda: Any
 
 
 TRACED_FIELDS = HyperParams._fields
 LOSSES = ("huber", "mse")
 NETWORKS = ("mlp", "cnn", "cnn_pool")
+ALGORITHMS = ("dqn", "pqn")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """A DQN run. Defaults are the reference tutorial's hyperparameters.
+    """A DQN (or PQN) run. Defaults are the reference tutorial's hyperparameters.
 
     Counts and sizes shape the compiled program (static); the fields named in
     `HyperParams` are passed into it as traced values (see `Config.hyperparams`).
     """
 
+    algorithm: str = "dqn"
+    """`dqn`: replay and a target network; `pqn`: Q(lambda) targets over each rollout of
+    `num_envs` x `num_steps` frames, then `num_epochs` passes over it in
+    `num_minibatches` minibatches, with no replay and no target network (`purejaxdqn.pqn`)."""
     num_frames: int = 40_000
     """Environment frames per seed, counting every one of its `num_envs` environments."""
     batch_size: int = 128
@@ -136,6 +142,19 @@ class Config:
     """Munchausen DQN: the temperature of the softmax policy."""
     log_policy_clip: float = -1.0
     """Munchausen DQN: the lower clip of temperature * log-policy (the bonus's l0)."""
+    num_steps: int = 16
+    """PQN: steps of each environment per rollout (an update's `num_envs * num_steps`
+    frames)."""
+    num_epochs: int = 4
+    """PQN: passes over each rollout."""
+    num_minibatches: int = 4
+    """PQN: minibatches per pass (they divide the rollout's frames)."""
+    q_lambda: float = 0.95
+    """PQN: the lambda of Peng's Q(lambda) targets (0: one-step Q-learning)."""
+    lr_linear_decay: bool = False
+    """PQN: the learning rate decays linearly to 0 over the run's gradient steps."""
+    reward_scale: float = 1.0
+    """PQN: rewards are multiplied by this in the targets (returns are reported as is)."""
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
@@ -163,7 +182,9 @@ class Config:
     def block_frames(self) -> int:
         """Frames between one write to the buffer and the next: `train_every` frames of
         acting (`train_every // num_envs` steps), or one step of `num_envs` environments
-        followed by `num_envs // train_every` learning steps."""
+        followed by `num_envs // train_every` learning steps. PQN: one rollout."""
+        if self.algorithm == "pqn":
+            return self.num_envs * self.num_steps
         return max(self.train_every, self.num_envs)
 
     @property
@@ -235,42 +256,55 @@ def _require(ok: bool, field: str, allowed: str, value) -> None:
         raise ValueError(f"Config.{field} must be {allowed}, got {value!r}")
 
 
+# Fields that only one algorithm reads: set away from their defaults for the other, they
+# are refused (a replay size given to PQN would otherwise be silently ignored).
+DQN_ONLY = ("batch_size", "buffer_size", "warmup_steps", "train_every", "tau",
+            "target_update_period", "double_q", "n_step", "noisy", "prioritized",
+            "priority_exponent", "importance_beta_start", "distributional", "quantile_regression",
+            "munchausen")
+PQN_ONLY = ("num_steps", "num_epochs", "num_minibatches", "q_lambda", "lr_linear_decay",
+            "reward_scale")
+
+
 def _validate(c: Config) -> None:
+    _require(c.algorithm in ALGORITHMS, "algorithm", f"one of {ALGORITHMS}", c.algorithm)
+    defaults = {f.name: f.default for f in dataclasses.fields(Config)}
+    other_fields = DQN_ONLY if c.algorithm == "pqn" else PQN_ONLY
+    for field in other_fields:
+        _require(getattr(c, field) == defaults[field], field,
+                 f"left at its default ({defaults[field]!r}): it is "
+                 f"{'DQN' if c.algorithm == 'pqn' else 'PQN'}'s, and algorithm is "
+                 f"{c.algorithm!r}", getattr(c, field))
     for field in ("num_frames", "batch_size", "buffer_size", "train_every", "num_envs",
-                  "act_unroll", "eval_episodes", "final_eval_episodes", "n_step", "conv_channels"):
+                  "act_unroll", "eval_episodes", "final_eval_episodes", "n_step", "conv_channels",
+                  "num_steps", "num_epochs", "num_minibatches"):
         value = getattr(c, field)
         _require(_is_int(value) and value > 0, field, "an integer > 0", value)
     for field in ("warmup_steps", "eval_every"):
         value = getattr(c, field)
         _require(_is_int(value) and value >= 0, field, "an integer >= 0", value)
-    _require(c.batch_size <= c.buffer_size, "batch_size",
-             f"<= buffer_size ({c.buffer_size})", c.batch_size)
-    _require(c.train_every % c.num_envs == 0 or c.num_envs % c.train_every == 0, "num_envs",
-             f"a divisor or a multiple of train_every ({c.train_every}): whole acting steps "
-             f"per learning step, or whole learning steps per acting step", c.num_envs)
-    block = (f"train_every ({c.train_every})" if c.num_envs == 1 else
-             f"max(train_every, num_envs) ({c.block_frames}): whole acting and learning steps")
+    if c.algorithm == "pqn":
+        rollout = c.num_envs * c.num_steps
+        _require(rollout % c.num_minibatches == 0, "num_minibatches",
+                 f"a divisor of num_envs * num_steps ({rollout}), the frames of a rollout",
+                 c.num_minibatches)
+        block = f"num_envs * num_steps ({rollout}): whole rollouts"
+    else:
+        _validate_dqn(c)
+        block = (f"train_every ({c.train_every})" if c.num_envs == 1 else
+                 f"max(train_every, num_envs) ({c.block_frames}): whole acting and learning "
+                 f"steps")
     _require(c.num_frames % c.block_frames == 0, "num_frames", f"a multiple of {block}",
              c.num_frames)
     _require(c.eval_every % c.block_frames == 0, "eval_every", f"0 or a multiple of {block}",
              c.eval_every)
     _require(c.eval_every == 0 or c.num_frames % c.eval_every == 0, "eval_every",
              f"0 or a divisor of num_frames ({c.num_frames})", c.eval_every)
-    _require(c.warmup_steps < c.num_frames, "warmup_steps",
-             f"< num_frames ({c.num_frames})", c.warmup_steps)
-    needed = (c.n_step - 1) * c.num_envs
-    _require(c.warmup_steps >= needed, "warmup_steps",
-             f">= n_step - 1 ({needed}), so that n steps are stored before learning"
-             if c.num_envs == 1 else f">= (n_step - 1) * num_envs ({needed}), so that n steps "
-             f"of each environment are stored before learning", c.warmup_steps)
-    _require(c.n_step <= c.buffer_size // c.num_envs, "n_step",
-             f"<= buffer_size // num_envs ({c.buffer_size // c.num_envs}), the steps kept per "
-             f"environment", c.n_step)
-    for field in ("gamma", "eps_start", "eps_end"):
+    for field in ("gamma", "eps_start", "eps_end", "q_lambda"):
         value = getattr(c, field)
         _require(_is_number(value) and 0.0 <= value <= 1.0, field, "in [0, 1]", value)
     _require(_is_number(c.tau) and 0.0 < c.tau <= 1.0, "tau", "in (0, 1]", c.tau)
-    for field in ("learning_rate", "max_grad_norm", "eps_decay_frames"):
+    for field in ("learning_rate", "max_grad_norm", "eps_decay_frames", "reward_scale"):
         value = getattr(c, field)
         _require(_is_number(value) and value > 0, field, "a finite number > 0", value)
     _require(len(c.hidden_sizes) > 0 and all(_is_int(h) and h > 0 for h in c.hidden_sizes),
@@ -307,13 +341,33 @@ def _validate(c: Config) -> None:
     _require(_is_number(c.log_policy_clip) and c.log_policy_clip < 0, "log_policy_clip",
              "a finite number < 0", c.log_policy_clip)
     for field in ("bootstrap_on_truncation", "double_q", "dueling", "prioritized", "noisy",
-                  "distributional", "quantile_regression", "munchausen", "layer_norm"):
+                  "distributional", "quantile_regression", "munchausen", "layer_norm",
+                  "lr_linear_decay"):
         _require(isinstance(getattr(c, field), bool), field, "a bool", getattr(c, field))
     _require(c.loss in LOSSES, "loss", f"one of {LOSSES}", c.loss)
     _require(c.network in NETWORKS, "network", f"one of {NETWORKS}", c.network)
     _require(_is_int(c.target_update_period) and c.target_update_period >= 0,
              "target_update_period", "an integer >= 0", c.target_update_period)
     _require(isinstance(c.env_name, str), "env_name", "a string", c.env_name)
+
+
+def _validate_dqn(c: Config) -> None:
+    """What only DQN's replay and learning blocks need."""
+    _require(c.batch_size <= c.buffer_size, "batch_size",
+             f"<= buffer_size ({c.buffer_size})", c.batch_size)
+    _require(c.train_every % c.num_envs == 0 or c.num_envs % c.train_every == 0, "num_envs",
+             f"a divisor or a multiple of train_every ({c.train_every}): whole acting steps "
+             f"per learning step, or whole learning steps per acting step", c.num_envs)
+    _require(c.warmup_steps < c.num_frames, "warmup_steps",
+             f"< num_frames ({c.num_frames})", c.warmup_steps)
+    needed = (c.n_step - 1) * c.num_envs
+    _require(c.warmup_steps >= needed, "warmup_steps",
+             f">= n_step - 1 ({needed}), so that n steps are stored before learning"
+             if c.num_envs == 1 else f">= (n_step - 1) * num_envs ({needed}), so that n steps "
+             f"of each environment are stored before learning", c.warmup_steps)
+    _require(c.n_step <= c.buffer_size // c.num_envs, "n_step",
+             f"<= buffer_size // num_envs ({c.buffer_size // c.num_envs}), the steps kept per "
+             f"environment", c.n_step)
 
 
 def _is_number(x) -> bool:

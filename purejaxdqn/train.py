@@ -71,7 +71,7 @@ class Parts(NamedTuple):
     env: Any
     env_params: Any
     network: Any              # the Haiku Q-network
-    buffer: Any               # the flashbax buffer
+    buffer: Any               # the flashbax buffer (None: PQN has none)
     encode: Callable          # observation -> what the replay stores (see `obs_codec`)
     decode: Callable
     report_every: int         # frames per report
@@ -262,9 +262,11 @@ def run_report(parts: Parts, state: TrainState, report_index, hparams: HyperPara
     no blocks, `final_eval_episodes` episodes (see `make_train`)."""
     config = parts.config
 
+    block = loop_of(config)[1]
+
     def blocks(state):
         indices = report_index * parts.blocks_per_report + jnp.arange(parts.blocks_per_report)
-        return jax.lax.scan(lambda s, b: run_block(parts, s, b, hparams), state, indices)
+        return jax.lax.scan(lambda s, b: block(parts, s, b, hparams), state, indices)
 
     final = report_index == config.num_reports
     if config.eval_every:  # (`final` is never true without it: see `make_train`)
@@ -281,6 +283,16 @@ def run_report(parts: Parts, state: TrainState, report_index, hparams: HyperPara
     return state, metrics
 
 
+def loop_of(config: Config) -> tuple[Callable, Callable]:
+    """(init_state, run_block) of `config.algorithm`: DQN's here, PQN's in `purejaxdqn.pqn`
+    (which builds on this module's pieces, hence the import here)."""
+    if config.algorithm == "pqn":
+        from purejaxdqn import pqn
+
+        return pqn.init_state, pqn.run_block
+    return init_state, run_block
+
+
 class Trainer(NamedTuple):
     """The pieces of a run, for callers that drive the scan themselves (tests, resumable
     runs). `make_train` composes them into one function."""
@@ -289,7 +301,7 @@ class Trainer(NamedTuple):
     run_reports: Callable     # (state, report_indices, hparams) -> (state, metrics)
     final_eval: Callable      # (state) -> (state, mean greedy return)
     network: Any              # the Haiku Q-network
-    buffer: Any               # the flashbax buffer
+    buffer: Any               # the flashbax buffer (None: PQN has none)
 
 
 def make_parts(config: Config, env=None, env_params=None,
@@ -301,8 +313,8 @@ def make_parts(config: Config, env=None, env_params=None,
     obs_shape = env.observation_space(env_params).shape
     encode, decode = obs_codec(obs_shape, has_binary_observations(env))
     return Parts(config, env, env_params, make_q_network(config, num_actions, obs_shape, network),
-                 replay.make_buffer(config), encode, decode,
-                 report_every or config.report_every)
+                 replay.make_buffer(config) if config.algorithm == "dqn" else None, encode,
+                 decode, report_every or config.report_every)
 
 
 def make_trainer(config: Config, env=None, env_params=None,
@@ -317,7 +329,7 @@ def make_trainer(config: Config, env=None, env_params=None,
         return jax.lax.scan(lambda s, i: run_report(parts, s, i, hparams), state,
                             report_indices)
 
-    return Trainer(functools.partial(init_state, parts), run_reports,
+    return Trainer(functools.partial(loop_of(config)[0], parts), run_reports,
                    lambda state: evaluate_state(parts, state, final=True), parts.network,
                    parts.buffer)
 

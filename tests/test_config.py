@@ -81,6 +81,20 @@ from tests.probe_envs import ContinuousProbe
     ({"munchausen_alpha": 1.5}, "Config.munchausen_alpha must be in [0, 1]"),
     ({"entropy_temperature": 0.0}, "Config.entropy_temperature must be a finite number > 0"),
     ({"log_policy_clip": 0.5}, "Config.log_policy_clip must be a finite number < 0"),
+    ({"algorithm": "ppo"}, "Config.algorithm must be one of ('dqn', 'pqn')"),
+    ({"algorithm": "pqn", "buffer_size": 10_000},
+     "Config.buffer_size must be left at its default (50000): it is DQN's, and algorithm is 'pqn'"),
+    ({"algorithm": "pqn", "double_q": True}, "Config.double_q must be left at its default"),
+    ({"q_lambda": 0.5}, "Config.q_lambda must be left at its default (0.95): it is PQN's, "
+                        "and algorithm is 'dqn'"),
+    ({"num_steps": 32}, "Config.num_steps must be left at its default (16): it is PQN's"),
+    ({"algorithm": "pqn", "q_lambda": 1.5}, "Config.q_lambda must be in [0, 1]"),
+    ({"algorithm": "pqn", "num_envs": 4, "num_steps": 6, "num_minibatches": 16},
+     "Config.num_minibatches must be a divisor of num_envs * num_steps (24)"),
+    ({"algorithm": "pqn", "num_envs": 4, "num_steps": 8, "num_frames": 1_000},
+     "Config.num_frames must be a multiple of num_envs * num_steps (32): whole rollouts"),
+    ({"algorithm": "pqn", "num_epochs": 0}, "Config.num_epochs must be an integer > 0"),
+    ({"algorithm": "pqn", "reward_scale": 0.0}, "Config.reward_scale must be a finite number > 0"),
 ])
 def test_bad_config_is_refused(overrides, message):
     with pytest.raises(ValueError) as error:
@@ -90,7 +104,7 @@ def test_bad_config_is_refused(overrides, message):
 
 def test_defaults_are_the_tutorials():
     assert dataclasses.asdict(Config()) == dict(
-        num_frames=40_000, batch_size=128, buffer_size=50_000, warmup_steps=1_000,
+        algorithm="dqn", num_frames=40_000, batch_size=128, buffer_size=50_000, warmup_steps=1_000,
         train_every=4, num_envs=1, act_unroll=1, gamma=0.99, tau=0.01, learning_rate=3e-4,
         max_grad_norm=10.0,
         eps_start=1.0, eps_end=0.05, eps_decay_frames=20_000, hidden_sizes=(128, 128),
@@ -101,7 +115,8 @@ def test_defaults_are_the_tutorials():
         priority_exponent=0.6, importance_beta_start=0.4, n_step=1, noisy=False,
         noisy_sigma0=0.5, distributional=False, num_atoms=51, v_min=-10.0, v_max=10.0,
         quantile_regression=False, num_quantiles=32, munchausen=False, munchausen_alpha=0.9,
-        entropy_temperature=0.03, log_policy_clip=-1.0)
+        entropy_temperature=0.03, log_policy_clip=-1.0, num_steps=16, num_epochs=4,
+        num_minibatches=4, q_lambda=0.95, lr_linear_decay=False, reward_scale=1.0)
 
 
 def test_config_is_immutable():

@@ -15,9 +15,16 @@ PROBE = dict(num_frames=3_000, batch_size=32, buffer_size=1_000, warmup_steps=10
              eps_decay_frames=1_000)
 
 
+# PQN: no replay, no target network; 100 updates of 4 x 8 frames.
+PQN_PROBE = dict(algorithm="pqn", num_frames=3_200, num_envs=4, num_steps=8, num_minibatches=4,
+                 gamma=GAMMA, learning_rate=3e-3, hidden_sizes=(16,), layer_norm=True,
+                 eval_every=0, eps_decay_frames=1_000)
+
+
 def learned_q(env, obs=(1.0,), **overrides) -> np.ndarray:
     """Q-values learned in `env`, at each observation in `obs` (one number each)."""
-    config = Config(**{**PROBE, **overrides})
+    base = PQN_PROBE if overrides.get("algorithm") == "pqn" else PROBE
+    config = Config(**{**base, **overrides})
     result = jax.jit(make_train(config, env=env))(jax.random.key(0))
     network = make_q_network(config, num_actions=2, obs_shape=(1,))
     return np.asarray(network.apply(result.params, np.array(obs, np.float32)[:, None]))
@@ -39,7 +46,8 @@ def test_probe_q_values(terminate, bootstrap, expected, n_step):
 # Munchausen's operator shrinks a gap between two equal actions only by alpha per target
 # generation, from the rarely taken action's samples: it acts uniformly, for longer.
 METHODS = {"qr-dqn": dict(quantile_regression=True, num_quantiles=8),
-           "munchausen": dict(munchausen=True, eps_end=1.0, num_frames=6_000)}
+           "munchausen": dict(munchausen=True, eps_end=1.0, num_frames=6_000),
+           "pqn": dict(algorithm="pqn")}
 ALPHA, TEMPERATURE, CLIP = 0.9, 0.03, -1.0  # Munchausen's defaults
 
 
