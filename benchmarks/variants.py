@@ -1,5 +1,6 @@
 """Every DQN variant at the default 40,000 frames over many seeds: final greedy return
-(mean and interquartile mean, 95% bootstrap CIs), as a markdown table.
+(mean and interquartile mean, 95% bootstrap CIs) and frames/s over all seeds (compile
+apart), as a markdown table.
 
     python benchmarks/variants.py --num-seeds 64
 """
@@ -26,6 +27,9 @@ VARIANTS = {
     "C51 + double Q + dueling + prioritised + 3-step": {
         "distributional": True, "v_min": 0.0, "v_max": 100.0, "double_q": True,
         "dueling": True, "prioritized": True, "n_step": 3},
+    "QR-DQN, 32 quantiles": {"quantile_regression": True},
+    "Munchausen DQN": {"munchausen": True},
+    "preset rainbow": PRESETS["rainbow"],
     "preset cartpole-40k": PRESETS["cartpole-40k"],
 }
 
@@ -40,15 +44,21 @@ def main():
     args = parser.parse_args()
 
     rows = json.loads(args.out.read_text())["rows"] if args.out.exists() else {}
-    print(f"| variant (CartPole-v1, 40k frames, {args.num_seeds} seeds) | mean [95% CI] | IQM [95% CI] |")
-    print("|---|---|---|")
+    print(f"| variant (CartPole-v1, 40k frames, {args.num_seeds} seeds) | mean [95% CI] "
+          f"| IQM [95% CI] | frames/s (compile) |")
+    print("|---|---|---|---|")
     for name in args.only:
-        switches = VARIANTS[name]
-        result = train_seeds(Config(**switches), args.num_seeds, args.seed)
-        rows[name] = {"switches": switches, **summarize(result.metrics["final_eval_return"])}
+        switches, timings = VARIANTS[name], {}
+        config = Config(**switches)
+        result = train_seeds(config, args.num_seeds, args.seed, timings=timings)
+        rows[name] = {"switches": switches, **summarize(result.metrics["final_eval_return"]),
+                      **timings,
+                      "frames_per_second": args.num_seeds * config.num_frames / timings["run_s"]}
         mean, iqm = rows[name]["mean"], rows[name]["iqm"]
         print(f"| {name} | {mean['value']:.1f} [{mean['ci_low']:.1f}, {mean['ci_high']:.1f}] "
-              f"| {iqm['value']:.1f} [{iqm['ci_low']:.1f}, {iqm['ci_high']:.1f}] |", flush=True)
+              f"| {iqm['value']:.1f} [{iqm['ci_low']:.1f}, {iqm['ci_high']:.1f}] "
+              f"| {rows[name]['frames_per_second']:,.0f} ({timings['compile_s']:.0f} s) |",
+              flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"num_seeds": args.num_seeds, "seed": args.seed,
                                     "rows": rows}, indent=2) + "\n")

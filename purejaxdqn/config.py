@@ -235,6 +235,18 @@ PRESETS = {
            # it at one cell must hold at every cell, which the pooled convolution gives
            # and the flattened one did not learn in 1M frames.
            ("Asterix", dict(network="cnn_pool", conv_channels=64)))},
+    # Rainbow's six parts (C51 over CartPole's returns, double Q, dueling, prioritised
+    # replay, 3-step returns, noisy networks) on the tutorial's budget and hyperparameters.
+    "rainbow": dict(distributional=True, v_min=0.0, v_max=100.0, double_q=True, dueling=True,
+                    prioritized=True, n_step=3, noisy=True),
+    # PQN as PureJaxQL's config/alg/pqn_cartpole.yaml has it (its 244 updates of 32 x 64
+    # frames; epsilon to 0.2 over 20% of them; RAdam, learning rate decaying to 0), for the
+    # side-by-side in benchmarks/vs_purejaxql.py.
+    "cartpole-pqn-purejaxql": dict(
+        algorithm="pqn", num_frames=244 * 2048, num_envs=32, num_steps=64, num_epochs=4,
+        num_minibatches=16, hidden_sizes=(256, 256), layer_norm=True, learning_rate=1e-4,
+        lr_linear_decay=True, max_grad_norm=10.0, reward_scale=0.1, gamma=0.99, q_lambda=0.95,
+        eps_start=1.0, eps_end=0.2, eps_decay_frames=99_942, loss="mse", eval_every=0),
     # The environment suites (docs/suites.md), from one sweep each over 16 seeds
     # (benchmarks/results/suite-preset-search.txt), checked on 16 fresh seeds by
     # benchmarks/environments.py --suites. A sparse reward of 1 at the goal: gamma 0.99

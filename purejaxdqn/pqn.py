@@ -37,14 +37,15 @@ class PQNState(NamedTuple):
 
 
 def make_optimizer(hparams: HyperParams, config: Config) -> optax.GradientTransformation:
-    """Adam after global-norm clipping, its learning rate decaying linearly to 0 over the
-    run's gradient steps where `config.lr_linear_decay`."""
+    """RAdam (PQN's own, as its authors' code has it) after global-norm clipping, its
+    learning rate decaying linearly to 0 over the run's gradient steps where
+    `config.lr_linear_decay`."""
     learning_rate = hparams.learning_rate
     if config.lr_linear_decay:
         steps = config.num_frames // config.block_frames * config.num_epochs * config.num_minibatches
         learning_rate = optax.linear_schedule(hparams.learning_rate, 0.0, steps)
     return optax.chain(optax.clip_by_global_norm(hparams.max_grad_norm),
-                       optax.adam(learning_rate))
+                       optax.radam(learning_rate))
 
 
 def init_state(parts: Parts, key, hparams: HyperParams) -> PQNState:

@@ -1,0 +1,140 @@
+"""Our PQN against PureJaxQL's (the PQN paper's own code) on CartPole-v1 with its config:
+final greedy return and frames per second (compile apart), interleaved in one run.
+
+    python benchmarks/vs_purejaxql.py --purejaxql /tmp/purejaxql/pqn_gymnax.py
+
+PureJaxQL is not on PyPI, and its code never enters this repository: `--purejaxql` names
+your own adapted copy of its `purejaxql/pqn_gymnax.py` (repository mttga/purejaxql) that
+defines `make_train(config)` as upstream does and `default_config(num_frames, test)`
+returning `config/alg/pqn_cartpole.yaml` with `config.yaml`'s evaluation settings. The copy
+these figures come from changed upstream only as follows: gymnax 1.0's step (six values;
+done = terminated or truncated, upstream's semantics), `final_observation` left out of its
+metrics, no hydra, wandb or saving.
+
+PureJaxQL runs as its users run it, `jax.jit(jax.vmap(train))` with its config: 244
+updates of 32 x 64 frames, and a greedy test of 128 environments x 500 steps every 12
+updates (its TEST_INTERVAL 0.05). Its final greedy return is its last test's mean return.
+It also runs without those tests (`TEST_DURING_TRAINING` off), the same training work as
+ours. Ours runs the `cartpole-pqn-purejaxql` settings (the same hyperparameters; see
+`PRESETS`) as its users run it, `train_seeds`, with its final 10-episode evaluation only.
+Each measurement is a fresh process (cold compile, no compilation cache); the contestants
+alternate, `--repeats` times each, and the table gives medians. `--num-frames` shortens
+the runs for a speed figure alone (the schedules still decay over 500,000 frames, as
+PureJaxQL's TOTAL_TIMESTEPS_DECAY keeps them).
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from harness import child_env, interleaved, median, run_python, write_table
+
+OURS = """
+import dataclasses, json, sys
+from purejaxdqn import Config, layout, train_seeds
+config = Config.preset("cartpole-pqn-purejaxql")
+frames = int(sys.argv[1]) // config.block_frames * config.block_frames
+config = dataclasses.replace(config, num_frames=frames)
+timings = {}
+result = train_seeds(config, int(sys.argv[2]), timings=timings)
+print(json.dumps({**timings, "frames": frames, "devices": layout.describe(int(sys.argv[2]))["devices"],
+                  "final": result.metrics["final_eval_return"].tolist()}))
+"""
+
+# Timed as ours is: `compile_and_run` compiles ahead of time, then runs.
+PEER = """
+import importlib.util, json, sys
+import jax, numpy as np
+from purejaxdqn import layout
+layout.use_cpu_devices(1, int(sys.argv[2]))
+from purejaxdqn.train import compile_and_run
+spec = importlib.util.spec_from_file_location("peer", sys.argv[3])
+peer = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(peer)
+config = peer.default_config(int(sys.argv[1]), test=sys.argv[4] == "test")
+keys = jax.random.split(jax.random.PRNGKey(0), int(sys.argv[2]))
+timings = {}
+out = compile_and_run(jax.jit(jax.vmap(peer.make_train(config))), (keys,), timings)
+frames = int(sys.argv[1]) // (config["NUM_ENVS"] * config["NUM_STEPS"]) * config["NUM_ENVS"] * config["NUM_STEPS"]
+test = out["metrics"].get("test/returned_episode_returns")
+print(json.dumps({**timings, "frames": frames, "devices": 1,
+                  "final": None if test is None else np.asarray(test)[:, -1].tolist()}))
+"""
+
+
+def run(code: str, *args) -> dict:
+    """`code` in a fresh process, on the library's default CPU devices."""
+    env = child_env(drop=("PUREJAXDQN_CPU_DEVICES", "XLA_FLAGS"))
+    return run_python(["-c", code, *args], env=env, cwd=Path(__file__).parent)
+
+
+def main():
+    from purejaxdqn.stats import summarize
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--purejaxql", required=True, help="your adapted copy of pqn_gymnax.py")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--num-frames", type=int, default=500_000)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--tag", default="", help="suffix of the results file's name")
+    args = parser.parse_args()
+    contestants = {
+        "purejaxdqn (every core)": lambda n: run(OURS, args.num_frames, n),
+        "PureJaxQL, its tests (1 device)": lambda n: run(PEER, args.num_frames, n,
+                                                         args.purejaxql, "test"),
+        "PureJaxQL, no tests (1 device)": lambda n: run(PEER, args.num_frames, n,
+                                                        args.purejaxql, "none"),
+    }
+    rows = []
+    for seeds in args.seeds:
+        runs = interleaved(
+            {name: (lambda contest=contest: contest(seeds)) for name, contest in
+             contestants.items()}, args.repeats,
+            lambda name, r: print(seeds, name, {m: round(r[m], 2) for m in
+                                                ("compile_s", "run_s")}, flush=True))
+        med = {name: {k: median(rs, k) for k in ("compile_s", "run_s")}
+               | {"devices": rs[0]["devices"], "frames": rs[0]["frames"]}
+               for name, rs in runs.items()}
+        fps = {name: seeds * m["frames"] / m["run_s"] for name, m in med.items()}
+        final = {name: summarize(np.asarray(rs[0]["final"])) for name, rs in runs.items()
+                 if rs[0]["final"] is not None}
+        rows.append({"seeds": seeds, "frames_per_second": fps, "medians": med,
+                     "final": final, "runs": runs})
+        write(args, contestants, rows)
+
+
+def cell(summary: dict) -> str:
+    return f"{summary['value']:.1f} [{summary['ci_low']:.1f}, {summary['ci_high']:.1f}]"
+
+
+def write(args, contestants: dict, rows: list) -> None:
+    """The tables of `rows` so far, printed and written to the results files."""
+    ours, peer, same = contestants
+    lines = [f"$ python benchmarks/vs_purejaxql.py {' '.join(sys.argv[1:])}", "",
+             f"CartPole-v1, PureJaxQL's pqn_cartpole config, {rows[0]['medians'][ours]['frames']:,} "
+             f"frames per seed; median of {args.repeats} fresh processes, interleaved; "
+             f"frames/s over all seeds, compile apart (compile s in brackets)", "",
+             "| seeds | devices (ours) | " + " | ".join(contestants)
+             + " | ours / PureJaxQL as run | ours / PureJaxQL, same work |",
+             "|---:|---:|" + "---:|" * (len(contestants) + 2)]
+    for row in rows:
+        fps, med = row["frames_per_second"], row["medians"]
+        lines.append(f"| {row['seeds']} | {med[ours]['devices']} | " + " | ".join(
+            f"{fps[n]:,.0f} ({med[n]['compile_s']:.1f})" for n in contestants)
+            + f" | {fps[ours] / fps[peer]:.2f} | {fps[ours] / fps[same]:.2f} |")
+    lines += ["", "Final greedy return (ours: 10 episodes per seed; PureJaxQL: its last test, "
+              "128 environments), over seeds:", "",
+              "| seeds | contestant | mean [95% CI] | IQM [95% CI] |", "|---:|---|---:|---:|"]
+    for row in rows:
+        for name, summary in row["final"].items():
+            lines.append(f"| {row['seeds']} | {name} | {cell(summary['mean'])} | "
+                         f"{cell(summary['iqm'])} |")
+    path = write_table("vs-purejaxql", lines, args.tag)
+    path.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
