@@ -98,8 +98,8 @@ def adapt(env, env_params=None):
     suite = suite_of(env)
     if suite is None:
         return env, env_params
-    if isinstance(env_params, SuiteParams):
-        env_params = env_params.inner
+    if isinstance(env_params, SuiteParams):  # kept whole: its evaluation bound too
+        return ADAPTERS[suite](env, env_params.inner), env_params
     adapter = ADAPTERS[suite](env, env_params)
     return adapter, adapter.default_params
 
@@ -280,13 +280,17 @@ class JumanjiAdapter(Adapter):
 
     EVALUATION_STEPS = 10_000  # the bound on evaluation episodes without a time limit
 
+    def __init__(self, env, inner_params=None):
+        super().__init__(env, inner_params)
+        self.has_mask = hasattr(env.observation_spec, "action_mask")
+
     def max_steps(self):
         limit = getattr(self.env, "time_limit", None)
         return limit if isinstance(limit, int) else self.EVALUATION_STEPS
 
     def legal_actions(self, obs):
         """The action mask at the end of an observation (None: the environment has none)."""
-        if not hasattr(self.env.observation_spec, "action_mask"):
+        if not self.has_mask:
             return None
         return obs[..., -int(self.num_actions()):] > 0.5
 

@@ -18,9 +18,9 @@ import pytest
 
 from purejaxdqn import Config, make_train
 from purejaxdqn.envs import resolve_env
-from purejaxdqn.evaluation import greedy_policy
+from purejaxdqn.evaluation import greedy_policy, uniform_policy
 from purejaxdqn.runner import train_resumable
-from purejaxdqn.suites import Adapter
+from purejaxdqn.suites import Adapter, adapt
 from purejaxdqn.train import act, init_state, make_parts
 from tests.requires import need
 
@@ -204,6 +204,15 @@ def test_a_vmapped_seed_is_the_seed_alone(suite):
     assert int(jnp.sum(both.metrics["train_episodes"])) > 0 or suite == "craftax"
 
 
+def test_params_handed_over_are_kept_whole():
+    """`adapt` keeps an adapter's params as given, their evaluation bound too."""
+    navix = need("navix")
+    _, default = adapt(navix.make("Navix-Empty-5x5-v0"))
+    _, kept = adapt(navix.make("Navix-Empty-5x5-v0"),
+                    default.replace(max_steps_in_episode=7))
+    assert default.max_steps_in_episode != 7 and kept.max_steps_in_episode == 7
+
+
 @pytest.mark.parametrize("epsilon", [1.0, 0.0])
 def test_no_illegal_action_is_taken(epsilon):
     """Jumanji's Maze masks the moves into walls: random (epsilon 1) and greedy (epsilon 0)
@@ -228,6 +237,10 @@ def test_no_illegal_action_is_taken(epsilon):
     greedy = greedy_policy(parts.network, state.online_params, parts.env)
     chosen = np.asarray(greedy(None, stored.obs))
     assert np.take_along_axis(legal, chosen[..., None], axis=-1).all()
+    # The random policy that sets the floor in the preset tables draws legal actions too.
+    uniform = jax.vmap(uniform_policy(parts.env, parts.env_params))
+    drawn = np.asarray(uniform(jax.random.split(jax.random.key(2), legal.shape[0]), stored.obs))
+    assert np.take_along_axis(legal, drawn[..., None], axis=-1).all()
 
 
 @pytest.mark.slow
