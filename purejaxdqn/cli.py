@@ -78,10 +78,17 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"purejaxdqn: error: {message} (see `{self.prog} --help`)\n")
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults in the help, but not "(default: None)" where the help says the default."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="purejaxdqn", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    formatter = dict(formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    formatter = dict(formatter_class=_DefaultsFormatter)
     train = commands.add_parser(
         "train", help="train seeds in parallel and report final greedy returns", **formatter)
     grid = commands.add_parser(
