@@ -25,7 +25,8 @@ ENVIRONMENTS = {"Acrobot-v1": "acrobot-50k", "MountainCar-v0": "mountaincar-100k
                    for game in ("Breakout", "Asterix", "Freeway", "SpaceInvaders")}}
 # The environment suites' presets (each suite an extra: pip install ".[envs]").
 SUITE_ENVIRONMENTS = {"navix:Navix-Empty-8x8-v0": "navix-empty-8x8",
-                      "xminigrid:MiniGrid-Empty-8x8": "xminigrid-empty-8x8"}
+                      "xminigrid:MiniGrid-Empty-8x8": "xminigrid-empty-8x8",
+                      "craftax:Craftax-Classic-Symbolic-v1": "craftax-classic-pqn"}
 
 
 def random_policy_summary(env_name: str, episodes: int, seed: int) -> dict:
@@ -69,6 +70,7 @@ def main():
         random = random_policy_summary(name, args.random_episodes, args.seed)
         rows[name] = {"preset": preset, "overrides": PRESETS[preset], "num_seeds": args.num_seeds, "seed": args.seed,
                       "trained": trained, "random": random,
+                      "random_episodes": args.random_episodes,
                       "per_seed": np.asarray(result.metrics["final_eval_return"]).tolist(),
                       "compile_s": timings["compile_s"], "run_s": timings["run_s"],
                       "total_s": time.perf_counter() - start}
