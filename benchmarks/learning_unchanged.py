@@ -1,5 +1,5 @@
-"""Final greedy returns of the default config over 64 seeds, for two checkouts of this
-project, to show an optimisation left learning unchanged.
+"""Final greedy returns of the default config (or `--overrides`) over 64 seeds, for two
+checkouts of this project, to show an optimisation left learning unchanged.
 
     git worktree add /tmp/before <commit>   # the commit before the change
     python benchmarks/learning_unchanged.py /tmp/before .
@@ -22,11 +22,12 @@ import hashlib, json, sys
 sys.path.insert(0, sys.argv[1])
 import jax, numpy as np
 from purejaxdqn import Config, make_train, train_seeds
+config = Config(**json.loads(sys.argv[4]))
 if sys.argv[3] == "vmap":
     keys = jax.random.split(jax.random.key(0), int(sys.argv[2]))
-    result = jax.jit(jax.vmap(make_train(Config())))(keys)
+    result = jax.jit(jax.vmap(make_train(config)))(keys)
 else:
-    result = train_seeds(Config(), int(sys.argv[2]), seed=0)
+    result = train_seeds(config, int(sys.argv[2]), seed=0)
 leaves = [np.asarray(x) for x in jax.tree.leaves((result.params, result.metrics))]
 print(json.dumps({"final": np.asarray(result.metrics["final_eval_return"]).tolist(),
                   "digest": hashlib.sha256(b"".join(x.tobytes() for x in leaves)).hexdigest()}))
@@ -41,13 +42,16 @@ def main():
     parser.add_argument("after")
     parser.add_argument("--seeds", type=int, default=64)
     parser.add_argument("--vmap", action="store_true")
+    parser.add_argument("--overrides", default="{}",
+                        help="Config fields as JSON (default: the default config), e.g. "
+                             "'{\"distributional\": true, \"v_min\": 0.0}'")
     args = parser.parse_args()
     before, after, seeds = args.before, args.after, args.seeds
     env = child_env(devices=1) if args.vmap else None
     finals, digests = {}, {}
     for name, checkout in (("before", before), ("after", after)):
-        done = run_python(["-c", PROBE, checkout, seeds, "vmap" if args.vmap else "seeds"],
-                          env=env)
+        done = run_python(["-c", PROBE, checkout, seeds, "vmap" if args.vmap else "seeds",
+                           args.overrides], env=env)
         finals[name], digests[name] = np.array(done["final"]), done["digest"]
         s = summarize(finals[name])
         print(f"{name:6} ({checkout}): mean {s['mean']['value']:.2f} "

@@ -25,8 +25,7 @@ import json, sys
 import jax, numpy as np
 from purejaxdqn import Config, train_seeds
 from purejaxdqn.distributed import gather
-config = Config(num_frames=1_000, batch_size=32, buffer_size=1_000, warmup_steps=200,
-                eval_every=500, eval_episodes=2, final_eval_episodes=2, hidden_sizes=(16,))
+config = Config(**json.loads(sys.argv[1]))
 result = train_seeds(config, 6, seed=5)
 final, w = gather((result.metrics["final_eval_return"], jax.tree.leaves(result.params)[-1]))
 out = {"devices": jax.device_count(), "final": final.tolist(), "w": w.tolist()}
@@ -40,6 +39,13 @@ import purejaxdqn
 jax.distributed.initialize(os.environ["TEST_COORDINATOR"], int(os.environ["TEST_PROCESSES"]),
                            int(os.environ["TEST_PROCESS_ID"]))
 """ + SCRIPT
+
+CONFIGS = {
+    "dqn": dict(num_frames=1_000, batch_size=32, buffer_size=1_000, warmup_steps=200,
+                eval_every=500, eval_episodes=2, final_eval_episodes=2, hidden_sizes=[16]),
+    "pqn": dict(algorithm="pqn", num_frames=1_000, num_envs=4, num_steps=25,
+                num_minibatches=4, eval_every=500, eval_episodes=2, final_eval_episodes=2,
+                hidden_sizes=[16], layer_norm=True)}
 
 SMALL = ["--num-frames", "1600", "--eval-every", "200", "--warmup-steps", "100",
          "--buffer-size", "1000", "--batch-size", "32", "--hidden-sizes", "16",
@@ -84,11 +90,12 @@ def cli_processes(n: int, args_of, devices: int = 1, prefix=("-m", "purejaxdqn.c
             for i in range(n)]
 
 
-def start_script(processes: int, devices: int) -> list[subprocess.Popen]:
-    """The test script in `processes` processes of `devices` devices each, joined."""
+def start_script(processes: int, devices: int, config: str = "dqn") -> list[subprocess.Popen]:
+    """The test script in `processes` processes of `devices` devices each, joined, training
+    `CONFIGS[config]`."""
     coordinator = f"localhost:{free_port()}"
-    return [start([sys.executable, "-c", DISTRIBUTED_SCRIPT if processes > 1 else SCRIPT],
-                  devices, TEST_COORDINATOR=coordinator, TEST_PROCESSES=str(processes),
+    return [start([sys.executable, "-c", DISTRIBUTED_SCRIPT if processes > 1 else SCRIPT,
+                   json.dumps(CONFIGS[config])], devices, TEST_COORDINATOR=coordinator, TEST_PROCESSES=str(processes),
                   TEST_PROCESS_ID=str(i))
             for i in range(processes)]
 
@@ -102,10 +109,10 @@ def results_of(runs: list[tuple]) -> list[dict]:
 # Each test starts its one-process reference beside the processes it compares with it:
 # compiling is mostly one core's work, so they overlap on a machine of two.
 # 2 processes x 2 devices; 2 x 1 is the CLI's and the sweep's below.
-@pytest.mark.parametrize("processes,devices", [(2, 2)])
-def test_processes_match_one_process_with_as_many_devices(processes, devices):
-    one, *many = results_of(finish(start_script(1, processes * devices)
-                                   + start_script(processes, devices)))
+@pytest.mark.parametrize("processes,devices,config", [(2, 2, "dqn"), (2, 1, "pqn")])
+def test_processes_match_one_process_with_as_many_devices(processes, devices, config):
+    one, *many = results_of(finish(start_script(1, processes * devices, config)
+                                   + start_script(processes, devices, config)))
     assert one["devices"] == processes * devices
     for result in many:  # every process sees the whole result, equal to one process's
         assert result == one
