@@ -46,6 +46,7 @@ def main():
     parser.add_argument("--num-seeds", type=int, default=64)
     parser.add_argument("--seed", type=int, default=1000, help="fresh seeds: never searched")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--tag", default="", help="suffix of the results file's name")
     args = parser.parse_args()
 
     flags = [] if args.cpu_devices is None else ["--cpu-devices", str(args.cpu_devices)]
@@ -85,7 +86,7 @@ def main():
             f"({compile_s:.1f} + {run_s:.1f}) | {r['iqm']:.1f} [{r['iqm_ci'][0]:.1f}, "
             f"{r['iqm_ci'][1]:.1f}] | {r['mean']:.1f} | {'yes' if r['iqm'] >= SOLVED else 'no'}"
             f" | {wall / base:.2f} |")
-    write_table("time-to-solve", lines)
+    write_table("time-to-solve", lines, args.tag)
 
 
 if __name__ == "__main__":

@@ -239,6 +239,14 @@ PRESETS = {
     # replay, 3-step returns, noisy networks) on the tutorial's budget and hyperparameters.
     "rainbow": dict(distributional=True, v_min=0.0, v_max=100.0, double_q=True, dueling=True,
                     prioritized=True, n_step=3, noisy=True),
+    # PQN for the shortest time to solve many seeds on a CPU: 196 updates of 16 x 32
+    # frames, a 64-64 LayerNorm network; from the sweeps in
+    # benchmarks/results/pqn-preset-search.txt.
+    "cartpole-pqn": dict(
+        algorithm="pqn", num_frames=196 * 512, num_envs=16, num_steps=32, num_epochs=4,
+        num_minibatches=8, hidden_sizes=(64, 64), layer_norm=True, learning_rate=3e-4,
+        lr_linear_decay=True, reward_scale=0.1, loss="mse", eps_decay_frames=20_000,
+        eval_every=0),
     # PQN as PureJaxQL's config/alg/pqn_cartpole.yaml has it (its 244 updates of 32 x 64
     # frames; epsilon to 0.2 over 20% of them; RAdam, learning rate decaying to 0), for the
     # side-by-side in benchmarks/vs_purejaxql.py.
