@@ -26,6 +26,7 @@ ENVIRONMENTS = {"Acrobot-v1": "acrobot-50k", "MountainCar-v0": "mountaincar-100k
 # The environment suites' presets (each suite an extra: pip install ".[envs]").
 SUITE_ENVIRONMENTS = {"navix:Navix-Empty-8x8-v0": "navix-empty-8x8",
                       "xminigrid:MiniGrid-Empty-8x8": "xminigrid-empty-8x8",
+                      "jumanji:Game2048-v1": "jumanji-game2048",
                       "craftax:Craftax-Classic-Symbolic-v1": "craftax-classic-pqn"}
 
 

@@ -264,6 +264,11 @@ PRESETS = {
                             gamma=0.9, eval_every=0),
     "xminigrid-empty-8x8": dict(env_name="xminigrid:MiniGrid-Empty-8x8", num_frames=50_000,
                                 gamma=0.9, learning_rate=1e-3, eval_every=0),
+    # Jumanji's Game2048 (action masks: only moves that change the board): reward is the
+    # merged tiles' values; from two sweeps over 8 seeds.
+    "jumanji-game2048": dict(env_name="jumanji:Game2048-v1", num_frames=400_000,
+                             learning_rate=1e-3, eps_end=0.01, eps_decay_frames=200_000,
+                             eval_every=0),
     # Craftax-Classic at what two CPU cores train in about 15 minutes for 16 seeds: PQN
     # (DQN at 100k frames stayed below the random policy's 1.5), exploring from epsilon
     # 0.1 as PureJaxQL's Craftax config does. An early-learning figure, not a solved task.
