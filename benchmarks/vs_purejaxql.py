@@ -80,7 +80,12 @@ def main():
     parser.add_argument("--num-frames", type=int, default=500_000)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--tag", default="", help="suffix of the results file's name")
+    parser.add_argument("--no-peer-tests", action="store_true",
+                        help="leave out PureJaxQL with its tests: they run every 5%% of its "
+                             "updates whatever the run's length, so a shortened run is "
+                             "mostly tests")
     args = parser.parse_args()
+    args.purejaxql = str(Path(args.purejaxql).resolve())  # the children run in benchmarks/
     contestants = {
         "purejaxdqn (every core)": lambda n: run(OURS, args.num_frames, n),
         "PureJaxQL, its tests (1 device)": lambda n: run(PEER, args.num_frames, n,
@@ -88,6 +93,8 @@ def main():
         "PureJaxQL, no tests (1 device)": lambda n: run(PEER, args.num_frames, n,
                                                         args.purejaxql, "none"),
     }
+    if args.no_peer_tests:
+        del contestants["PureJaxQL, its tests (1 device)"]
     rows = []
     for seeds in args.seeds:
         runs = interleaved(
@@ -112,7 +119,8 @@ def cell(summary: dict) -> str:
 
 def write(args, contestants: dict, rows: list) -> None:
     """The tables of `rows` so far, printed and written to the results files."""
-    ours, peer, same = contestants
+    ours, peer, same = ("purejaxdqn (every core)", "PureJaxQL, its tests (1 device)",
+                        "PureJaxQL, no tests (1 device)")
     lines = [f"$ python benchmarks/vs_purejaxql.py {' '.join(sys.argv[1:])}", "",
              f"CartPole-v1, PureJaxQL's pqn_cartpole config, {rows[0]['medians'][ours]['frames']:,} "
              f"frames per seed; median of {args.repeats} fresh processes, interleaved; "
@@ -124,7 +132,8 @@ def write(args, contestants: dict, rows: list) -> None:
         fps, med = row["frames_per_second"], row["medians"]
         lines.append(f"| {row['seeds']} | {med[ours]['devices']} | " + " | ".join(
             f"{fps[n]:,.0f} ({med[n]['compile_s']:.1f})" for n in contestants)
-            + f" | {fps[ours] / fps[peer]:.2f} | {fps[ours] / fps[same]:.2f} |")
+            + (f" | {fps[ours] / fps[peer]:.2f}" if peer in fps else " | -")
+            + f" | {fps[ours] / fps[same]:.2f} |")
     lines += ["", "Final greedy return (ours: 10 episodes per seed; PureJaxQL: its last test, "
               "128 environments), over seeds:", "",
               "| seeds | contestant | mean [95% CI] | IQM [95% CI] |", "|---:|---|---:|---:|"]
