@@ -81,6 +81,17 @@ def interleaved(contestants: dict[str, Callable[[], dict]], repeats: int,
     return dict(results)
 
 
+def interleaved_seeds(contestants: dict[str, Callable[[int], dict]], seeds: int,
+                      repeats: int) -> dict[str, list[dict]]:
+    """`interleaved` for contestants that take a seed count, printing each run's compile
+    and run seconds as it ends."""
+    return interleaved(
+        {name: (lambda contest=contest: contest(seeds)) for name, contest in
+         contestants.items()}, repeats,
+        lambda name, r: print(seeds, name, {m: round(r[m], 2) for m in ("compile_s", "run_s")},
+                              flush=True))
+
+
 def median(runs: list[dict], key: str) -> float:
     return statistics.median(run[key] for run in runs)
 

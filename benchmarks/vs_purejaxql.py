@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import child_env, interleaved, median, run_python, write_table
+from harness import child_env, interleaved_seeds, median, run_python, write_table
 
 OURS = """
 import dataclasses, json, sys
@@ -97,11 +97,7 @@ def main():
         del contestants["PureJaxQL, its tests (1 device)"]
     rows = []
     for seeds in args.seeds:
-        runs = interleaved(
-            {name: (lambda contest=contest: contest(seeds)) for name, contest in
-             contestants.items()}, args.repeats,
-            lambda name, r: print(seeds, name, {m: round(r[m], 2) for m in
-                                                ("compile_s", "run_s")}, flush=True))
+        runs = interleaved_seeds(contestants, seeds, args.repeats)
         med = {name: {k: median(rs, k) for k in ("compile_s", "run_s")}
                | {"devices": rs[0]["devices"], "frames": rs[0]["frames"]}
                for name, rs in runs.items()}

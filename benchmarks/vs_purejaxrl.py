@@ -38,7 +38,7 @@ import json
 import sys
 from pathlib import Path
 
-from harness import child_env, interleaved, median, run_python, write_table
+from harness import child_env, interleaved_seeds, median, run_python, write_table
 
 
 OURS = """
@@ -115,11 +115,7 @@ def main():
 
     rows = []
     for seeds in args.seeds:
-        runs = interleaved(
-            {name: (lambda contest=contest: contest(seeds)) for name, contest in
-             contestants.items()}, args.repeats,
-            lambda name, r: print(seeds, name, {m: round(r[m], 2) for m in
-                                                ("compile_s", "run_s")}, flush=True))
+        runs = interleaved_seeds(contestants, seeds, args.repeats)
         med = {name: {k: median(rs, k) for k in ("compile_s", "run_s")}
                | {"devices": rs[0]["devices"]} for name, rs in runs.items()}
         fps = {name: seeds * args.num_frames / m["run_s"] for name, m in med.items()}

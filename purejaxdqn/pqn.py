@@ -21,7 +21,7 @@ from purejaxdqn.agent import LOSSES, LearnStats, legal_or_all
 from purejaxdqn.batching import varying_with
 from purejaxdqn.config import Config, HyperParams
 from purejaxdqn.envs import legal_actions
-from purejaxdqn.train import Parts, act, env_keys
+from purejaxdqn.train import Parts, act, start_seed
 
 
 class PQNState(NamedTuple):
@@ -51,10 +51,7 @@ def make_optimizer(hparams: HyperParams, config: Config) -> optax.GradientTransf
 def init_state(parts: Parts, key, hparams: HyperParams) -> PQNState:
     """A seed's state at frame 0: network, optimiser, environments reset."""
     config = parts.config
-    key, net_key, env_key = jax.random.split(key, 3)
-    obs, env_state = jax.vmap(parts.env.reset, in_axes=(0, None))(
-        env_keys(env_key, config.num_envs), parts.env_params)
-    params = parts.network.init(net_key, obs[0])
+    key, params, obs, env_state = start_seed(parts, key)
     state = PQNState(params, make_optimizer(hparams, config).init(params), env_state, obs,
                      jnp.zeros(config.num_envs, jnp.float32), jnp.int32(0), key)
     # Batched from the start, but for the counters every seed shares (see `train.init_state`).

@@ -109,13 +109,19 @@ def exploration_epsilon(frame, hparams: HyperParams, config: Config):
     return epsilon_at(frame, hparams.eps_start, hparams.eps_end, hparams.eps_decay_frames)
 
 
+def start_seed(parts: Parts, key):
+    """What every loop's state starts from: (key, network params, observations and states
+    of the `num_envs` environments reset)."""
+    key, net_key, env_key = jax.random.split(key, 3)
+    obs, env_state = jax.vmap(parts.env.reset, in_axes=(0, None))(
+        env_keys(env_key, parts.config.num_envs), parts.env_params)
+    return key, parts.network.init(net_key, obs[0]), obs, env_state
+
+
 def init_state(parts: Parts, key, hparams: HyperParams) -> TrainState:
     """A seed's state at frame 0: networks, optimiser, empty replay, environments reset."""
     config, encode = parts.config, parts.encode
-    key, net_key, env_key = jax.random.split(key, 3)
-    obs, env_state = jax.vmap(parts.env.reset, in_axes=(0, None))(
-        env_keys(env_key, config.num_envs), parts.env_params)
-    params = parts.network.init(net_key, obs[0])
+    key, params, obs, env_state = start_seed(parts, key)
     dummy = replay.stored(Transition(encode(obs[0]), jnp.int32(0), jnp.float32(0.0),
                                      jnp.bool_(False), encode(obs[0])), jnp.bool_(False),
                           config)
