@@ -244,7 +244,8 @@ def td_loss(online_params, target_params, batch: Transition, gamma, network: hk.
     scalar_args = (q_tm1, batch.action, batch.reward, discount_t, q_t)
     c51_args = (atoms, out_tm1, batch.action, batch.reward, discount_t, atoms, out_t)
     q_t_selector = to_q(out_t_selector) if config.double_q else None
-    if legal_t is not None:  # the max over legal actions: an argmax over them, then q_t's
+    if legal_t is not None and not config.munchausen:  # (Munchausen masks its softmax)
+        # The max over legal actions: an argmax over them, then q_t's.
         q_t_selector = jnp.where(legal_or_all(legal_t),
                                  q_t if q_t_selector is None else q_t_selector, -jnp.inf)
     if config.munchausen:
