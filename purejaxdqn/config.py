@@ -247,6 +247,15 @@ PRESETS = {
         num_minibatches=8, hidden_sizes=(64, 64), layer_norm=True, learning_rate=3e-4,
         lr_linear_decay=True, reward_scale=0.1, loss="mse", eps_decay_frames=20_000,
         eval_every=0),
+    # PQN on Breakout-MinAtar: PureJaxQL's pqn_minatar.yaml (its network: a 3x3
+    # convolution and a dense 128, both LayerNormed; lambda 0.65) scaled to two CPU cores,
+    # 586 updates of 16 x 32 frames; from the sweep in
+    # benchmarks/results/pqn-breakout-preset-search.txt.
+    "breakout-minatar-pqn": dict(
+        env_name="Breakout-MinAtar", algorithm="pqn", network="cnn", num_frames=586 * 512,
+        num_envs=16, num_steps=32, num_epochs=2, num_minibatches=4, hidden_sizes=(128,),
+        layer_norm=True, learning_rate=1e-3, lr_linear_decay=True, q_lambda=0.65,
+        loss="mse", eps_end=0.05, eps_decay_frames=30_000, eval_every=0),
     # PQN as PureJaxQL's config/alg/pqn_cartpole.yaml has it (its 244 updates of 32 x 64
     # frames; epsilon to 0.2 over 20% of them; RAdam, learning rate decaying to 0), for the
     # side-by-side in benchmarks/vs_purejaxql.py.
