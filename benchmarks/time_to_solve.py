@@ -18,6 +18,7 @@ benchmarks/results/time-to-solve-<machine>.md.
 """
 
 import argparse
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -109,8 +110,8 @@ def main():
                           for w, seed in zip(walls, args.seed)]
                 solved = sum(rs[0]["iqm"] >= SOLVED for rs in runs)
                 lines.append(f"| {c['name']} | {'filled' if cached else 'empty'} | "
-                             f"{solved} of {len(runs)} | {sorted(walls)[len(walls) // 2]:.1f} | "
-                             f"{sorted(ratios)[len(ratios) // 2]:.2f} |")
+                             f"{solved} of {len(runs)} | {statistics.median(walls):.1f} | "
+                             f"{statistics.median(ratios):.2f} |")
     write_table("time-to-solve", lines, args.tag)
 
 

@@ -65,6 +65,11 @@ print(json.dumps({**timings, "frames": frames, "devices": 1,
 """
 
 
+# The contestants' names, in the tables' order.
+NAMES = OURS_NAME, PEER_NAME, SAME_NAME = (
+    "purejaxdqn (every core)", "PureJaxQL, its tests (1 device)", "PureJaxQL, no tests (1 device)")
+
+
 def run(code: str, *args) -> dict:
     """`code` in a fresh process, on the library's default CPU devices."""
     env = child_env(drop=("PUREJAXDQN_CPU_DEVICES", "XLA_FLAGS"))
@@ -87,14 +92,12 @@ def main():
     args = parser.parse_args()
     args.purejaxql = str(Path(args.purejaxql).resolve())  # the children run in benchmarks/
     contestants = {
-        "purejaxdqn (every core)": lambda n: run(OURS, args.num_frames, n),
-        "PureJaxQL, its tests (1 device)": lambda n: run(PEER, args.num_frames, n,
-                                                         args.purejaxql, "test"),
-        "PureJaxQL, no tests (1 device)": lambda n: run(PEER, args.num_frames, n,
-                                                        args.purejaxql, "none"),
+        OURS_NAME: lambda n: run(OURS, args.num_frames, n),
+        PEER_NAME: lambda n: run(PEER, args.num_frames, n, args.purejaxql, "test"),
+        SAME_NAME: lambda n: run(PEER, args.num_frames, n, args.purejaxql, "none"),
     }
     if args.no_peer_tests:
-        del contestants["PureJaxQL, its tests (1 device)"]
+        del contestants[PEER_NAME]
     rows = []
     for seeds in args.seeds:
         runs = interleaved_seeds(contestants, seeds, args.repeats)
@@ -115,8 +118,7 @@ def cell(summary: dict) -> str:
 
 def write(args, contestants: dict, rows: list) -> None:
     """The tables of `rows` so far, printed and written to the results files."""
-    ours, peer, same = ("purejaxdqn (every core)", "PureJaxQL, its tests (1 device)",
-                        "PureJaxQL, no tests (1 device)")
+    ours, peer, same = NAMES
     lines = [f"$ python benchmarks/vs_purejaxql.py {' '.join(sys.argv[1:])}", "",
              f"CartPole-v1, PureJaxQL's pqn_cartpole config, {rows[0]['medians'][ours]['frames']:,} "
              f"frames per seed; median of {args.repeats} fresh processes, interleaved; "
