@@ -18,7 +18,8 @@ It also runs without those tests (`TEST_DURING_TRAINING` off), the same training
 ours. Ours runs the `cartpole-pqn-purejaxql` settings (the same hyperparameters; see
 `PRESETS`) as its users run it, `train_seeds`, with its final 10-episode evaluation only.
 Each measurement is a fresh process (cold compile, no compilation cache); the contestants
-alternate, `--repeats` times each, and the table gives medians. `--num-frames` shortens
+alternate, `--repeats` times each, and the table gives medians. `--no-peer-tests` and
+`--no-same-work` leave out one of PureJaxQL's two runs. `--num-frames` shortens
 the runs for a speed figure alone (the schedules still decay over 500,000 frames, as
 PureJaxQL's TOTAL_TIMESTEPS_DECAY keeps them).
 """
@@ -89,6 +90,8 @@ def main():
                         help="leave out PureJaxQL with its tests: they run every 5%% of its "
                              "updates whatever the run's length, so a shortened run is "
                              "mostly tests")
+    parser.add_argument("--no-same-work", action="store_true",
+                        help="leave out PureJaxQL without its tests (the same-work ratio)")
     args = parser.parse_args()
     args.purejaxql = str(Path(args.purejaxql).resolve())  # the children run in benchmarks/
     contestants = {
@@ -98,6 +101,10 @@ def main():
     }
     if args.no_peer_tests:
         del contestants[PEER_NAME]
+    if args.no_same_work:
+        del contestants[SAME_NAME]
+    if len(contestants) == 1:
+        parser.error("--no-peer-tests and --no-same-work leave no PureJaxQL to compare with")
     rows = []
     for seeds in args.seeds:
         runs = interleaved_seeds(contestants, seeds, args.repeats)
@@ -131,7 +138,7 @@ def write(args, contestants: dict, rows: list) -> None:
         lines.append(f"| {row['seeds']} | {med[ours]['devices']} | " + " | ".join(
             f"{fps[n]:,.0f} ({med[n]['compile_s']:.1f})" for n in contestants)
             + (f" | {fps[ours] / fps[peer]:.2f}" if peer in fps else " | -")
-            + f" | {fps[ours] / fps[same]:.2f} |")
+            + (f" | {fps[ours] / fps[same]:.2f} |" if same in fps else " | - |"))
     lines += ["", "Final greedy return (ours: 10 episodes per seed; PureJaxQL: its last test, "
               "128 environments), over seeds:", "",
               "| seeds | contestant | mean [95% CI] | IQM [95% CI] |", "|---:|---|---:|---:|"]
