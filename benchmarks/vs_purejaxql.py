@@ -40,7 +40,7 @@ config = Config.preset("cartpole-pqn-purejaxql")
 frames = int(sys.argv[1]) // config.block_frames * config.block_frames
 config = dataclasses.replace(config, num_frames=frames)
 timings = {}
-result = train_seeds(config, int(sys.argv[2]), timings=timings)
+result = train_seeds(config, int(sys.argv[2]), int(sys.argv[3]), timings=timings)
 print(json.dumps({**timings, "frames": frames, "devices": layout.describe(int(sys.argv[2]))["devices"],
                   "final": result.metrics["final_eval_return"].tolist()}))
 """
@@ -52,11 +52,11 @@ import jax, numpy as np
 from purejaxdqn import layout
 layout.use_cpu_devices(1, int(sys.argv[2]))
 from purejaxdqn.train import compile_and_run
-spec = importlib.util.spec_from_file_location("peer", sys.argv[3])
+spec = importlib.util.spec_from_file_location("peer", sys.argv[4])
 peer = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(peer)
-config = peer.default_config(int(sys.argv[1]), test=sys.argv[4] == "test")
-keys = jax.random.split(jax.random.PRNGKey(0), int(sys.argv[2]))
+config = peer.default_config(int(sys.argv[1]), test=sys.argv[5] == "test")
+keys = jax.random.split(jax.random.PRNGKey(int(sys.argv[3])), int(sys.argv[2]))
 timings = {}
 out = compile_and_run(jax.jit(jax.vmap(peer.make_train(config))), (keys,), timings)
 frames = int(sys.argv[1]) // (config["NUM_ENVS"] * config["NUM_STEPS"]) * config["NUM_ENVS"] * config["NUM_STEPS"]
@@ -85,6 +85,7 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--num-frames", type=int, default=500_000)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0, help="each contestant's root key")
     parser.add_argument("--tag", default="", help="suffix of the results file's name")
     parser.add_argument("--no-peer-tests", action="store_true",
                         help="leave out PureJaxQL with its tests: they run every 5%% of its "
@@ -95,9 +96,9 @@ def main():
     args = parser.parse_args()
     args.purejaxql = str(Path(args.purejaxql).resolve())  # the children run in benchmarks/
     contestants = {
-        OURS_NAME: lambda n: run(OURS, args.num_frames, n),
-        PEER_NAME: lambda n: run(PEER, args.num_frames, n, args.purejaxql, "test"),
-        SAME_NAME: lambda n: run(PEER, args.num_frames, n, args.purejaxql, "none"),
+        OURS_NAME: lambda n: run(OURS, args.num_frames, n, args.seed),
+        PEER_NAME: lambda n: run(PEER, args.num_frames, n, args.seed, args.purejaxql, "test"),
+        SAME_NAME: lambda n: run(PEER, args.num_frames, n, args.seed, args.purejaxql, "none"),
     }
     if args.no_peer_tests:
         del contestants[PEER_NAME]
