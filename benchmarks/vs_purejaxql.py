@@ -18,8 +18,9 @@ It also runs without those tests (`TEST_DURING_TRAINING` off), the same training
 ours. Ours runs the `cartpole-pqn-purejaxql` settings (the same hyperparameters; see
 `PRESETS`) as its users run it, `train_seeds`, with its final 10-episode evaluation only.
 Each measurement is a fresh process (cold compile, no compilation cache); the contestants
-alternate, `--repeats` times each, and the table gives medians. `--no-peer-tests` and
-`--no-same-work` leave out one of PureJaxQL's two runs. `--num-frames` shortens
+alternate, `--repeats` times each, and the table gives medians. `--seed` is every
+contestant's root key. `--no-peer-tests` and `--no-same-work` leave out one of
+PureJaxQL's two runs. `--num-frames` shortens
 the runs for a speed figure alone (the schedules still decay over 500,000 frames, as
 PureJaxQL's TOTAL_TIMESTEPS_DECAY keeps them).
 """
