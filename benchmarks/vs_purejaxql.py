@@ -20,9 +20,9 @@ ours. Ours runs the `cartpole-pqn-purejaxql` settings (the same hyperparameters;
 Each measurement is a fresh process (cold compile, no compilation cache); the contestants
 alternate, `--repeats` times each, and the table gives medians. `--seed` is every
 contestant's root key. `--no-peer-tests` and `--no-same-work` leave out one of
-PureJaxQL's two runs. `--num-frames` shortens
-the runs for a speed figure alone (the schedules still decay over 500,000 frames, as
-PureJaxQL's TOTAL_TIMESTEPS_DECAY keeps them).
+PureJaxQL's two runs. `--num-frames` shortens the runs for a speed figure alone (the
+schedules still decay over 500,000 frames, as PureJaxQL's TOTAL_TIMESTEPS_DECAY keeps
+them).
 """
 
 import argparse
@@ -139,8 +139,8 @@ def write(args, contestants: dict, rows: list) -> None:
         fps, med = row["frames_per_second"], row["medians"]
         lines.append(f"| {row['seeds']} | {med[ours]['devices']} | " + " | ".join(
             f"{fps[n]:,.0f} ({med[n]['compile_s']:.1f})" for n in contestants)
-            + (f" | {fps[ours] / fps[peer]:.2f}" if peer in fps else " | -")
-            + (f" | {fps[ours] / fps[same]:.2f} |" if same in fps else " | - |"))
+            + "".join(f" | {fps[ours] / fps[n]:.2f}" if n in fps else " | -" for n in (peer, same))
+            + " |")
     lines += ["", "Final greedy return (ours: 10 episodes per seed; PureJaxQL: its last test, "
               "128 environments), over seeds:", "",
               "| seeds | contestant | mean [95% CI] | IQM [95% CI] |", "|---:|---|---:|---:|"]
