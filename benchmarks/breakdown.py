@@ -21,7 +21,9 @@ import jax.numpy as jnp
 
 from gpu import device_ops
 from purejaxdqn import Config, make_train
-from purejaxdqn.agent import learn_step, make_optimizer, make_q_network
+from purejaxdqn.dqn import learn_step
+from purejaxdqn.learning import make_optimizer
+from purejaxdqn.networks import make_q_network
 from purejaxdqn.replay import Transition
 from purejaxdqn.envs import resolve_env
 from purejaxdqn.evaluation import random_policy_returns

@@ -22,7 +22,9 @@ import hashlib, json, sys
 sys.path.insert(0, sys.argv[1])
 import jax, numpy as np
 from purejaxdqn import Config, make_train, train_seeds
-config = Config(**json.loads(sys.argv[4]))
+overrides = json.loads(sys.argv[4])
+preset = overrides.pop("preset", None)
+config = Config.preset(preset, **overrides) if preset else Config(**overrides)
 if sys.argv[3] == "vmap":
     keys = jax.random.split(jax.random.key(0), int(sys.argv[2]))
     result = jax.jit(jax.vmap(make_train(config)))(keys)
@@ -44,7 +46,8 @@ def main():
     parser.add_argument("--vmap", action="store_true")
     parser.add_argument("--overrides", default="{}",
                         help="Config fields as JSON (default: the default config), e.g. "
-                             "'{\"distributional\": true, \"v_min\": 0.0}'")
+                             "'{\"distributional\": true, \"v_min\": 0.0}'; a \"preset\" "
+                             "key starts from that preset")
     args = parser.parse_args()
     before, after, seeds = args.before, args.after, args.seeds
     env = child_env(devices=1) if args.vmap else None

@@ -21,7 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from purejaxdqn import Config
-from purejaxdqn.agent import epsilon_at, learn_step, make_optimizer, make_q_network
+from purejaxdqn.dqn import learn_step
+from purejaxdqn.learning import make_optimizer
+from purejaxdqn.networks import make_q_network
+from purejaxdqn.policies import epsilon_at
 from purejaxdqn.replay import Transition
 
 

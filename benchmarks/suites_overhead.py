@@ -1,6 +1,6 @@
 """What the suites' adapters cost: a random policy over 16 environments, stepped by each
 suite on its own as its users step it, by the adapter (`purejaxdqn.envs.step_envs`), and
-inside the training loop's acting step (`purejaxdqn.train.act`, epsilon 1, the default
+inside the training loop's acting step (`purejaxdqn.acting.act`, epsilon 1, the default
 network's forward pass included). Environment steps per second, compile apart; each
 measurement in a fresh process, contestants interleaved, medians.
 
@@ -86,7 +86,9 @@ def measure(suite: str, contestant: str, envs: int, steps: int) -> dict:
             return step_envs(env, jax.random.split(key, envs), state, actions, params)[1], None
     else:
         from purejaxdqn import Config
-        from purejaxdqn.train import act, init_state, make_parts
+        from purejaxdqn.acting import act
+        from purejaxdqn.dqn import init_state
+        from purejaxdqn.train import make_parts
 
         config = Config(env_name=f"{suite}:{NAMES[suite]}", num_envs=envs, train_every=envs,
                         buffer_size=1000, eps_start=1.0, eps_end=1.0)

@@ -37,7 +37,7 @@ import numpy as np
 
 import purejaxdqn.train as train_module
 from purejaxdqn import Config, replay, train_seeds
-from purejaxdqn.agent import epsilon_at
+from purejaxdqn.policies import epsilon_at
 from purejaxdqn.distributed import gather
 from purejaxdqn.stats import bootstrap_ci
 

@@ -7,10 +7,10 @@ after its imports, and help should answer at once."""
 import importlib
 
 _HOMES = {
-    "make_q_network": "agent",
+    "make_q_network": "networks",
     "Config": "config", "HyperParams": "config",
     "SweepResult": "sweeps", "sweep": "sweeps",
-    "TrainResult": "train", "TrainState": "train", "Trainer": "train", "make_train": "train",
+    "TrainResult": "train", "TrainState": "dqn", "Trainer": "train", "make_train": "train",
     "make_trainer": "train", "report_frames": "train", "train_seeds": "train",
     "use_cpu_devices": "layout",
 }

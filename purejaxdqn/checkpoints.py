@@ -191,6 +191,24 @@ def remove_partial(directory: Path, process: int = 0, processes: int = 1) -> Non
         tmp.unlink(missing_ok=True)
 
 
+def after_interruption(directory: Path, process: int = 0,
+                       processes: int = 1) -> tuple[Path, int | None] | None:
+    """What survives in `directory` when a run is stopped: a checkpoint being written is
+    dropped whole (`remove_partial`); then (this process's latest complete checkpoint, the
+    frame of each seed it holds, or None if its record can't be read), or None if it has
+    none."""
+    remove_partial(directory, process, processes)
+    held = own_checkpoints(directory, process, processes)
+    if not held:
+        return None
+    report = int(CHECKPOINT_PATTERN.fullmatch(held[-1].name).group(1))
+    try:
+        meta = read_meta(held[-1])
+        return held[-1], report * (meta["config"]["eval_every"] or meta["segment_frames"])
+    except (ValueError, KeyError, TypeError):
+        return held[-1], None
+
+
 def latest_checkpoint(directory: Path) -> int:
     """The latest report index at which every process holds its checkpoint file."""
     processes, process = jax.process_count(), jax.process_index()

@@ -14,8 +14,13 @@ import re
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from purejaxdqn.config import PRESETS, TRACED_FIELDS, Config, field_docs
+
+if TYPE_CHECKING:
+    from purejaxdqn.commands import SweepPlan, TrainPlan
+
 
 def _sizes(text: str) -> tuple[int, ...]:
     try:
@@ -58,6 +63,18 @@ def _device_count(text: str) -> int:
         return parse_count(text, "--cpu-devices")
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error).removeprefix("--cpu-devices "))
+
+
+def _num_seeds(text: str) -> int:
+    from purejaxdqn.layout import check_num_seeds
+
+    try:
+        return check_num_seeds(int(text))
+    except ValueError:
+        try:
+            return check_num_seeds(text)  # (says what was given)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _grid_entry(text: str) -> tuple[str, list[float]]:
@@ -133,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
                              help="compile afresh instead of reusing programs compiled by "
                                   "earlier runs (env: PUREJAXDQN_COMPILE_CACHE=off)")
     for command in (train, grid):
-        command.add_argument("--num-seeds", type=int, default=None,
+        command.add_argument("--num-seeds", type=_num_seeds, default=None,
                              help="independent seeds, vmapped (default: 16)")
         command.add_argument("--preset", default=None, metavar="NAME",
                              help="start from a named Config preset (flags override it): "
@@ -275,33 +292,6 @@ def _flag(name: str) -> str:
 DEFAULT_NUM_SEEDS, DEFAULT_SEED = 16, 0
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainPlan:
-    """`purejaxdqn train` once its inputs are checked: what `commands.run_train` does."""
-
-    config: Config
-    num_seeds: int
-    seed: int
-    out: Path | None = None
-    segment_frames: int | None = None  # None: one program, no checkpoints
-    report_every: int | None = None    # frames per report of a segmented run
-    resume: bool = False
-    resumed_at_frame: int = 0
-    csv: bool = False
-    tensorboard: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class SweepPlan:
-    """`purejaxdqn sweep` once its inputs are checked: what `commands.run_sweep` does."""
-
-    config: Config
-    grid: dict
-    num_seeds: int
-    seed: int
-    out: Path | None = None
-
-
 def _given_fields(args) -> dict:
     """The `Config` fields given on the command line (a --preset's fields included)."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
@@ -311,10 +301,11 @@ def _given_fields(args) -> dict:
     return given
 
 
-def resume_plan(args) -> TrainPlan:
+def resume_plan(args) -> "TrainPlan":
     """The run's plan from the checkpoint in --out; a flag given on the command line must
     agree with it."""
     from purejaxdqn import checkpoints
+    from purejaxdqn.commands import TrainPlan
     from purejaxdqn.runner import segment_plan
 
     if not args.out.is_dir():
@@ -335,10 +326,11 @@ def resume_plan(args) -> TrainPlan:
                      tensorboard=args.tensorboard)
 
 
-def check_train(args) -> TrainPlan | None:
+def check_train(args) -> "TrainPlan | None":
     """The plan of `purejaxdqn train`, every input and output checked; None when --resume
     finds the run already finished."""
-    from purejaxdqn.distributed import check_num_seeds, is_main_process
+    from purejaxdqn.commands import TrainPlan
+    from purejaxdqn.distributed import is_main_process
     from purejaxdqn.envs import resolve_env
 
     if args.resume:
@@ -357,7 +349,6 @@ def check_train(args) -> TrainPlan | None:
         plan = TrainPlan(config, _or(args.num_seeds, DEFAULT_NUM_SEEDS),
                          _or(args.seed, DEFAULT_SEED), args.out, args.segment_frames,
                          report_every, csv=args.csv, tensorboard=args.tensorboard)
-    check_num_seeds(plan.num_seeds)
     resolve_env(plan.config.env_name)
     if args.tensorboard:
         if args.out is None:
@@ -381,15 +372,15 @@ def check_train(args) -> TrainPlan | None:
     return plan
 
 
-def check_sweep(args) -> SweepPlan:
-    from purejaxdqn.distributed import check_num_seeds, is_main_process
+def check_sweep(args) -> "SweepPlan":
+    from purejaxdqn.commands import SweepPlan
+    from purejaxdqn.distributed import is_main_process
     from purejaxdqn.envs import resolve_env
     from purejaxdqn.sweeps import grid_settings
 
     plan = SweepPlan(config_from_args(args), dict(args.grid),
                      _or(args.num_seeds, DEFAULT_NUM_SEEDS), _or(args.seed, DEFAULT_SEED),
                      args.out)
-    check_num_seeds(plan.num_seeds)
     grid_settings(plan.config, plan.grid)
     resolve_env(plan.config.env_name)
     if plan.out is not None:
@@ -432,20 +423,14 @@ def _end_interrupted(args, plan, signum: int) -> None:
         from purejaxdqn.layout import process_position
 
         process, processes = process_position()
-        checkpoints.remove_partial(args.out, process, processes)
-        held = checkpoints.own_checkpoints(args.out, process, processes)
-        if held:
-            report = int(checkpoints.CHECKPOINT_PATTERN.fullmatch(held[-1].name).group(1))
-            try:
-                meta = checkpoints.read_meta(held[-1])
-                frames = report * (meta["config"]["eval_every"] or meta["segment_frames"])
-                at = f" (frame {frames:,} of each seed)"
-            except (ValueError, KeyError, TypeError):
-                at = ""
+        latest = checkpoints.after_interruption(args.out, process, processes)
+        if latest:
+            path, frames = latest
+            at = "" if frames is None else f" (frame {frames:,} of each seed)"
             resume = f"purejaxdqn train --out {shlex.quote(str(args.out))} --resume"
             if processes > 1:
                 resume += " (in every process, with the same distributed flags)"
-            line = (f"stopped by {name}; the last complete checkpoint is {held[-1]}{at}; "
+            line = (f"stopped by {name}; the last complete checkpoint is {path}{at}; "
                     f"resume with: {resume}")
         else:
             after = f" (after {segment_frames:,} frames)" if segment_frames else ""

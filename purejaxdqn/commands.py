@@ -6,8 +6,6 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import jax
 import numpy as np
 
@@ -19,8 +17,32 @@ from purejaxdqn.stats import summarize
 from purejaxdqn.sweeps import grid_settings, sweep
 from purejaxdqn.train import report_frames, train_seeds
 
-if TYPE_CHECKING:
-    from purejaxdqn.cli import SweepPlan, TrainPlan
+
+@dataclasses.dataclass(frozen=True)
+class TrainPlan:
+    """`purejaxdqn train` once its inputs are checked: what `commands.run_train` does."""
+
+    config: Config
+    num_seeds: int
+    seed: int
+    out: Path | None = None
+    segment_frames: int | None = None  # None: one program, no checkpoints
+    report_every: int | None = None    # frames per report of a segmented run
+    resume: bool = False
+    resumed_at_frame: int = 0
+    csv: bool = False
+    tensorboard: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepPlan:
+    """`purejaxdqn sweep` once its inputs are checked: what `commands.run_sweep` does."""
+
+    config: Config
+    grid: dict
+    num_seeds: int
+    seed: int
+    out: Path | None = None
 
 
 def _format(stat: dict) -> str:
@@ -45,7 +67,7 @@ def results_on_main(params, metrics: dict):
     return params, metrics
 
 
-def run_train(plan: "TrainPlan") -> int:
+def run_train(plan: TrainPlan) -> int:
     """`purejaxdqn train`, as `cli.check_train` planned it."""
     config, num_seeds, out = plan.config, plan.num_seeds, plan.out
     timings = {}
@@ -89,7 +111,7 @@ def run_train(plan: "TrainPlan") -> int:
     return 0
 
 
-def train_with_progress(plan: "TrainPlan", timings: dict):
+def train_with_progress(plan: TrainPlan, timings: dict):
     """The resumable runner, with a progress bar (frames across all seeds) fed at segment
     boundaries."""
     from tqdm import tqdm
@@ -143,7 +165,7 @@ def write_outputs(out: Path, config: Config, params, metrics: dict, summary: dic
     return written
 
 
-def run_sweep(plan: "SweepPlan") -> int:
+def run_sweep(plan: SweepPlan) -> int:
     """`purejaxdqn sweep`, as `cli.check_sweep` planned it."""
     config, grid, num_seeds, out = plan.config, plan.grid, plan.num_seeds, plan.out
     timings = {}

@@ -205,10 +205,11 @@ def field_docs() -> dict[str, str]:
             and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)}
 
 
-# Named configurations; the README says how each was found and what it reaches.
+# Named configurations; docs/presets.md lists each with what it reaches, and docs/results.md
+# and docs/methods.md say how each was found.
 PRESETS = {
     "tutorial": {},
-    # Found by the two `purejaxdqn sweep` runs in the README (seeds 0-7), checked on 64
+    # Found by the two `purejaxdqn sweep` runs in docs/results.md (seeds 0-7), checked on 64
     # fresh seeds.
     "cartpole-40k": dict(loss="mse", n_step=3, learning_rate=4e-3, tau=0.05,
                          eps_decay_frames=10_000),

@@ -16,14 +16,9 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 # What `jax.distributed.initialize` is given when a command names no value: JAX's own
-# defaults, written down because the README documents them.
+# defaults, written down because docs/long-runs.md documents them.
 HEARTBEAT_TIMEOUT_S = 100
 INITIALIZATION_TIMEOUT_S = 300
-
-
-def check_num_seeds(num_seeds) -> None:
-    if not isinstance(num_seeds, int) or isinstance(num_seeds, bool) or num_seeds <= 0:
-        raise ValueError(f"num_seeds must be an integer > 0, got {num_seeds!r}")
 
 
 def seed_sharding(axis: int = 0, shards: int | None = None) -> NamedSharding:
@@ -43,7 +38,6 @@ def seed_keys(seed: int, num_seeds: int):
     that every device runs as many; `drop_padding` cuts a result's seed axis back to
     `num_seeds`, keeping it split in gcd(num_seeds, devices) shards (a multiple of the
     device count keeps every seed's result on its own device, as it was trained)."""
-    check_num_seeds(num_seeds)
     devices = jax.device_count()
     padding = -num_seeds % devices
     keys = jax.random.split(jax.random.key(seed), num_seeds)
@@ -78,7 +72,7 @@ def over_seeds(fn, in_axes: tuple, mesh: Mesh | None = None):
     On a CPU each device runs its seeds one after another with the one-seed program
     (`lax.map` inside `shard_map`), so that seed i gives the same bits alone, among many,
     on any number of devices; on this CPU that is also faster than batching from 64 seeds
-    on (benchmarks/seed_batching.py). Elsewhere `vmap` batches them, as GPUs want."""
+    on (benchmarks/investigations/seed_batching.py, docs/design.md). Elsewhere `vmap` batches them, as GPUs want."""
     if not maps_seeds():
         return jax.vmap(fn, in_axes)
     specs = tuple(PartitionSpec("seeds") if axis == 0 else PartitionSpec() for axis in in_axes)

@@ -1,32 +1,8 @@
-"""Environments: gymnax by name or as an instance, checked before anything compiles.
+"""Environments: gymnax by name or as an instance, or one of the suites (adapted in
+`purejaxdqn.suites`), checked before anything compiles; gymnax and the suites are
+imported inside the functions (see `purejaxdqn.imports`)."""
 
-gymnax is imported inside the functions: importing it builds arrays, which starts JAX's
-backend, and `import purejaxdqn` must not (a multi-host program calls
-`jax.distributed.initialize()` after its imports)."""
-
-import importlib
-import sys
-import types
-
-
-class _Deferred(types.ModuleType):
-    """A stand-in for a module that imports the real one on first attribute access."""
-
-    def __getattr__(self, attr):
-        if sys.modules.get(self.__name__) is self:
-            del sys.modules[self.__name__]
-        return getattr(importlib.import_module(self.__name__), attr)
-
-
-def import_gymnax():
-    """gymnax, without paying at import for seaborn (and scipy under it), which two of its
-    environment modules import for colour palettes used only in rendering: seaborn is
-    imported on first use instead. This is a second or more off every run's start."""
-    if "gymnax" not in sys.modules and "seaborn" not in sys.modules:
-        sys.modules["seaborn"] = _Deferred("seaborn")
-    import gymnax
-
-    return gymnax
+from purejaxdqn.imports import import_gymnax, suite_of
 
 
 def make_env(env_name: str):
@@ -39,18 +15,6 @@ def make_env(env_name: str):
     return gymnax.make(env_name)
 
 
-SUITES = ("craftax", "navix", "jumanji", "xminigrid")  # adapted in suites.py
-
-
-def suite_of(env) -> str | None:
-    """The suite an environment object comes from (by its classes' modules), or None."""
-    for cls in type(env).__mro__:
-        root = cls.__module__.partition(".")[0]
-        if root in SUITES:
-            return root
-    return None
-
-
 def resolve_env(env_name: str, env=None, env_params=None):
     """(env, env_params, num_actions): `env` or else `env_name`'s, checked for DQN.
 
@@ -60,7 +24,7 @@ def resolve_env(env_name: str, env=None, env_params=None):
     """
     Environment = import_gymnax().environments.environment.Environment
     if env is None and ":" in env_name:
-        from purejaxdqn.suites import make_suite_env
+        from purejaxdqn.suites import make_suite_env  # (imports gymnax and the suite)
 
         env, default_params = make_suite_env(env_name)
     elif env is None:

@@ -6,9 +6,8 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from purejaxdqn.agent import greedy_action, legal_or_all
 from purejaxdqn.batching import varying_with
-from purejaxdqn.envs import legal_actions
+from purejaxdqn.policies import greedy_policy, uniform_policy
 
 
 def play_episode(key, policy: Callable, env, env_params):
@@ -45,18 +44,6 @@ def episode_returns(key, policy: Callable, env, env_params, num_episodes: int) -
         jax.random.split(key, num_episodes))
 
 
-def greedy_policy(network, params, env=None) -> Callable:
-    """The policy (key, obs) -> action that takes the action of highest Q-value (among
-    the legal ones, where `env` says which; see `envs.legal_actions`)."""
-    def greedy(_, obs):
-        legal = None if env is None else legal_actions(env, obs)
-        if legal is None:
-            return jnp.argmax(network.apply(params, obs), axis=-1)
-        return greedy_action(network.apply(params, obs), legal)
-
-    return greedy
-
-
 def evaluate(key, params, network, env, env_params,
              num_episodes: int | tuple[int, ...]) -> chex.Array:
     """Mean return of `num_episodes` greedy (epsilon 0) episodes of `network` at `params`.
@@ -72,21 +59,7 @@ def evaluate(key, params, network, env, env_params,
     return jnp.stack([jnp.mean(returns[:n]) for n in num_episodes])
 
 
-def uniform_policy(env, env_params) -> Callable:
-    """The policy (key, obs) -> action drawn uniformly at random (among the legal
-    actions, where `env` says which; see `envs.legal_actions`)."""
-    num_actions = env.action_space(env_params).n
-
-    def uniform(key, obs):
-        legal = legal_actions(env, obs)
-        if legal is None:
-            return jax.random.randint(key, (), 0, num_actions)
-        return jax.random.categorical(key, jnp.where(legal_or_all(legal), 0.0, -jnp.inf))
-
-    return uniform
-
-
 def random_policy_returns(key, env, env_params, num_episodes: int) -> chex.Array:
-    """Returns, shape (num_episodes,), of a uniformly random policy (`uniform_policy`):
+    """Returns, shape (num_episodes,), of a uniformly random policy (`policies.uniform_policy`):
     the floor that a trained agent's return is read against."""
     return episode_returns(key, uniform_policy(env, env_params), env, env_params, num_episodes)

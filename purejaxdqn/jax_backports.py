@@ -12,8 +12,9 @@ def unroll_threefry_on_cpu():
     JAX releases before that change lower every `jax.random` call on CPU to its own loop;
     a training program holds dozens, and each costs compile time and per-call loop
     overhead: on this project's 2-core CPU `Config()` at 1 seed compiles ~18% faster and
-    runs 1.16x faster unrolled (README), bit for bit the same results. Where JAX's
-    internals differ from what this expects, it does nothing. Idempotent."""
+    runs 1.16x faster unrolled (benchmarks/results/threefry-backport-cpu-2cores-x86_64.md),
+    bit for bit the same results. Where JAX's internals differ from what this expects, it
+    does nothing. Idempotent."""
     try:
         from jax._src.interpreters import mlir
         from jax._src.random import threefry2x32

@@ -28,6 +28,14 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
+def check_num_seeds(num_seeds) -> int:
+    """`num_seeds`, or ValueError unless it is an integer > 0: checked here alone, where a
+    run starts (`split_for`) and where the CLI reads `--num-seeds`."""
+    if not isinstance(num_seeds, int) or isinstance(num_seeds, bool) or num_seeds <= 0:
+        raise ValueError(f"num_seeds must be an integer > 0, got {num_seeds!r}")
+    return num_seeds
+
+
 def parse_count(value, source: str) -> int:
     """A device count: a positive integer, or ValueError naming `source`."""
     try:
@@ -117,8 +125,6 @@ def _warn_single_device(count: int) -> None:
 def split_for(num_seeds: int) -> None:
     """What `train_seeds`, `sweep` and `train_resumable` do first: check `num_seeds`, then
     split the CPU for them if JAX has not started (`use_cpu_devices`)."""
-    from purejaxdqn.distributed import check_num_seeds
-
     check_num_seeds(num_seeds)
     use_cpu_devices(num_seeds=num_seeds, processes=process_count())
 

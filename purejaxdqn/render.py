@@ -13,10 +13,9 @@ matplotlib.use("Agg")  # files only; this module is imported by `purejaxdqn rend
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import animation, patches  # noqa: E402
 
-from purejaxdqn.agent import make_q_network
-from purejaxdqn.envs import resolve_env
-from purejaxdqn.evaluation import greedy_policy, play_episode
-from purejaxdqn.runs import load_config, load_params
+from purejaxdqn.evaluation import play_episode
+from purejaxdqn.policies import greedy_policy
+from purejaxdqn.runs import load_run
 
 
 def greedy_episode(env, env_params, network, params, key):
@@ -48,16 +47,13 @@ def _draw_image(ax, obs):
 
 def render_run(run_dir: Path, seed_index: int, out: Path, seed: int = 0) -> float:
     """Write a GIF of a greedy episode of seed `seed_index` of a saved run; its return."""
-    config, params = load_config(run_dir), load_params(run_dir)
+    config, params, env, env_params, network = load_run(run_dir)
     num_seeds = len(jax.tree.leaves(params)[0])
     if not 0 <= seed_index < num_seeds:
         raise ValueError(f"--seed-index must be in [0, {num_seeds}), got {seed_index}")
-    env, env_params, num_actions = resolve_env(config.env_name)
-    obs_shape = env.observation_space(env_params).shape
-    if config.env_name != "CartPole-v1" and len(obs_shape) != 3:
+    if config.env_name != "CartPole-v1" and len(env.observation_space(env_params).shape) != 3:
         raise ValueError(f"render draws CartPole-v1 and image-observation games, "
                          f"not {config.env_name}")
-    network = make_q_network(config, num_actions, obs_shape)
     params = jax.tree.map(lambda x: x[seed_index], params)
     states, observations, rewards = greedy_episode(env, env_params, network, params,
                                                    jax.random.key(seed))

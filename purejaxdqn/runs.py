@@ -5,11 +5,12 @@ import csv
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
-from purejaxdqn.agent import make_q_network
+from purejaxdqn.networks import make_q_network
 from purejaxdqn.checkpoints import open_npz
 from purejaxdqn.config import Config
 from purejaxdqn.envs import resolve_env
@@ -72,13 +73,30 @@ def check_run(run_dir: Path) -> tuple[Config, dict]:
     return load_config(run_dir), load_params(run_dir)
 
 
+class SavedRun(NamedTuple):
+    """A `train --out` directory read back: its config and params (leading axis: seeds),
+    its environment, and the network that the params belong to."""
+
+    config: Config
+    params: dict
+    env: Any
+    env_params: Any
+    network: Any
+
+
+def load_run(run_dir: Path) -> SavedRun:
+    """The saved run in `run_dir`, every file read and checked, its network rebuilt."""
+    config, params = load_config(run_dir), load_params(run_dir)
+    env, env_params, num_actions = resolve_env(config.env_name)
+    network = make_q_network(config, num_actions, env.observation_space(env_params).shape)
+    return SavedRun(config, params, env, env_params, network)
+
+
 def evaluate_run(run_dir: Path, episodes: int, seed: int = 0) -> np.ndarray:
     """Mean greedy return over `episodes` episodes for each saved seed: (seeds,)."""
     if episodes <= 0:
         raise ValueError(f"--episodes must be an integer > 0, got {episodes}")
-    config, params = load_config(run_dir), load_params(run_dir)
-    env, env_params, num_actions = resolve_env(config.env_name)
-    network = make_q_network(config, num_actions, env.observation_space(env_params).shape)
+    _, params, env, env_params, network = load_run(run_dir)
     num_seeds = len(jax.tree.leaves(params)[0])
     keys = jax.random.split(jax.random.key(seed), num_seeds)
     greedy = jax.jit(jax.vmap(

@@ -17,14 +17,13 @@ draw new episodes only when one has ended, and an environment whose reset is exp
 """
 
 import difflib
-import importlib
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from purejaxdqn.envs import SUITES, import_gymnax, suite_of
+from purejaxdqn.imports import SUITES, import_gymnax, import_suite, suite_of
 
 # This module is imported only where an environment is resolved, so gymnax (which builds
 # arrays when imported) may be imported here.
@@ -38,15 +37,6 @@ def split_name(env_name: str) -> tuple[str | None, str]:
     a gymnax name."""
     suite, colon, name = env_name.partition(":")
     return (suite, name) if colon else (None, env_name)
-
-
-def import_suite(suite: str):
-    """The suite's module, or a one-line error naming the extra that installs it."""
-    try:
-        return importlib.import_module({"craftax": "craftax.craftax_env"}.get(suite, suite))
-    except ImportError as error:
-        raise ValueError(f"the {suite} suite is not installed ({error.msg}): "
-                         f"pip install \"purejaxdqn[{suite}]\"") from None
 
 
 def registered_names(suite: str, module) -> tuple[str, ...]:

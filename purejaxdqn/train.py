@@ -1,14 +1,17 @@
-"""`make_train`: the whole DQN run as one pure function of a key, ready for jit and vmap.
+"""`make_train`: the whole run as one pure function of a key, ready for jit and vmap. This
+is the loop every algorithm shares; the algorithms themselves (`purejaxdqn.dqn`,
+`purejaxdqn.pqn`) are registered in `purejaxdqn.algorithms`, and each supplies its state
+and its block.
 
 Loop structure (all `lax.scan`, no Python in the loop), each level a module-level
 function of the run's `Parts`:
 
     train(key)
       scan over reports (num_frames / eval_every, and one more: the final evaluation)
-        run_report: scan over blocks of block_frames = max(train_every, num_envs) frames
-          run_block: scan over block_frames / num_envs acting steps (`act`: epsilon-
-            greedy, one step of num_envs environments), one write to the replay, then
-            block_frames / train_every learning steps (`learn_once`), skipped in warm-up
+        run_report: scan over blocks_per_report blocks of `config.block_frames` frames
+          the algorithm's run_block: the acting rollout (`acting.rollout`), then its
+            learning (DQN: a write to the replay, then learning steps, skipped in warm-up;
+            PQN: Q(lambda) targets and minibatch epochs)
         report_metrics; greedy evaluation (`evaluate_state`: eval_episodes, or
         final_eval_episodes in the final report)
 
@@ -25,30 +28,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from purejaxdqn.agent import (LearnStats, epsilon_at, greedy_action, learn_step, make_optimizer,
-                              make_q_network, select_action)
-from purejaxdqn import layout, replay
-from purejaxdqn.batching import varying_with
-from purejaxdqn.replay import Transition, obs_codec
+from purejaxdqn import layout
+from purejaxdqn.acting import Parts, exploration_epsilon
+from purejaxdqn.algorithms import ALGORITHMS
 from purejaxdqn.config import Config, HyperParams
 from purejaxdqn.distributed import over_seeds, seed_keys
-from purejaxdqn.envs import has_binary_observations, legal_actions, resolve_env, step_envs
+from purejaxdqn.envs import has_binary_observations, resolve_env
 from purejaxdqn.evaluation import evaluate
 from purejaxdqn.jax_backports import unroll_threefry_on_cpu
-
-
-class TrainState(NamedTuple):
-    """Everything the training scan carries; what a checkpoint saves."""
-
-    online_params: Any
-    target_params: Any
-    opt_state: Any
-    buffer_state: Any
-    env_state: Any
-    obs: chex.Array             # (num_envs, ...): each environment's current observation
-    episode_return: chex.Array  # (num_envs,): return so far of each episode in progress
-    frame: chex.Array           # frames taken so far, over all environments
-    key: chex.PRNGKey
+from purejaxdqn.networks import make_q_network
+from purejaxdqn.replay import obs_codec
 
 
 class TrainResult(NamedTuple):
@@ -63,170 +52,6 @@ def report_frames(config: Config, report_every: int | None = None) -> np.ndarray
     return report_every * np.arange(1, config.num_frames // report_every + 1)
 
 
-class Parts(NamedTuple):
-    """What the pieces of a run share, fixed when it is built: the config, the environment,
-    the network, the replay buffer, how observations are stored, and the loop's counts."""
-
-    config: Config
-    env: Any
-    env_params: Any
-    network: Any              # the Haiku Q-network
-    buffer: Any               # the flashbax buffer (None: PQN has none)
-    encode: Callable          # observation -> what the replay stores (see `obs_codec`)
-    decode: Callable
-    report_every: int         # frames per report
-
-    @property
-    def acts_per_block(self) -> int:
-        """Acting steps per block, each a step of `num_envs` environments."""
-        return self.config.block_frames // self.config.num_envs
-
-    @property
-    def learns_per_block(self) -> int:
-        return self.config.block_frames // self.config.train_every
-
-    @property
-    def blocks_per_report(self) -> int:
-        return self.report_every // self.config.block_frames
-
-    @property
-    def first_learning_block(self) -> int:
-        """Block b (0-based) ends at frame (b + 1) * block_frames; it learns once the
-        buffer holds `warmup_steps` transitions."""
-        return max(-(-self.config.warmup_steps // self.config.block_frames) - 1, 0)
-
-
-def env_keys(key, num_envs: int):
-    """One key per environment; one environment keeps the key itself, so that num_envs=1
-    is bitwise the unbatched run."""
-    return key[None] if num_envs == 1 else jax.random.split(key, num_envs)
-
-
-def exploration_epsilon(frame, hparams: HyperParams, config: Config):
-    """Epsilon at `frame`: the linear schedule, or 0 where noisy networks explore."""
-    if config.noisy:
-        return jnp.float32(0.0)
-    return epsilon_at(frame, hparams.eps_start, hparams.eps_end, hparams.eps_decay_frames)
-
-
-def start_seed(parts: Parts, key):
-    """What every loop's state starts from: (key, network params, observations and states
-    of the `num_envs` environments reset)."""
-    key, net_key, env_key = jax.random.split(key, 3)
-    obs, env_state = jax.vmap(parts.env.reset, in_axes=(0, None))(
-        env_keys(env_key, parts.config.num_envs), parts.env_params)
-    return key, parts.network.init(net_key, obs[0]), obs, env_state
-
-
-def init_state(parts: Parts, key, hparams: HyperParams) -> TrainState:
-    """A seed's state at frame 0: networks, optimiser, empty replay, environments reset."""
-    config, encode = parts.config, parts.encode
-    key, params, obs, env_state = start_seed(parts, key)
-    dummy = replay.stored(Transition(encode(obs[0]), jnp.int32(0), jnp.float32(0.0),
-                                     jnp.bool_(False), encode(obs[0])), jnp.bool_(False),
-                          config)
-    opt_state = make_optimizer(hparams.learning_rate, hparams.max_grad_norm).init(params)
-    state = TrainState(params, params, opt_state, parts.buffer.init(dummy), env_state, obs,
-                       jnp.zeros(config.num_envs, jnp.float32), jnp.int32(0), key)
-    # Batched from the start (see `varying_with`): all but the scalars, the counters every
-    # seed shares (frames, Adam's step, the replay's write index), which stay unbatched so
-    # that the replay write stays a slice update, not a scatter.
-    return varying_with(key, state, where=lambda leaf: jnp.ndim(leaf) > 0)
-
-
-def act(parts: Parts, state: TrainState, key, hparams: HyperParams):
-    """One step of the `num_envs` environments, epsilon-greedy from one batched forward
-    pass: (state, (stored transitions, done, episode returns so far)), leading axis the
-    environments."""
-    config, network = parts.config, parts.network
-    act_key, env_key = jax.random.split(key)
-    legal = legal_actions(parts.env, state.obs)
-    if config.noisy:  # the noise explores: greedy in the freshly perturbed network
-        q = network.apply(state.online_params, state.obs, act_key)
-        action = greedy_action(q, legal)
-    else:
-        action = select_action(act_key, network.apply(state.online_params, state.obs),
-                               exploration_epsilon(state.frame, hparams, config), legal)
-    obs, env_state, reward, terminated, truncated, info = step_envs(
-        parts.env, env_keys(env_key, config.num_envs), state.env_state, action,
-        parts.env_params)
-    reward = jnp.asarray(reward, jnp.float32)
-    terminal = terminated if config.bootstrap_on_truncation else terminated | truncated
-    transition = Transition(parts.encode(state.obs), action, reward,
-                            jnp.asarray(terminal, jnp.bool_),
-                            parts.encode(info["final_observation"]))
-    done = jnp.asarray(terminated | truncated, jnp.bool_)
-    episode_return = state.episode_return + reward
-    state = state._replace(env_state=env_state, obs=obs, frame=state.frame + config.num_envs,
-                           episode_return=jnp.where(done, 0.0, episode_return))
-    return state, (replay.stored(transition, done, config), done, episode_return)
-
-
-def learn_once(parts: Parts, state: TrainState, sample_key, learn_steps, learning,
-               hparams: HyperParams):
-    """One learning step (sample, TD update, target update), skipped while `learning` is
-    false (warm-up); `learn_steps` counts learning steps so far, this one included."""
-    config = parts.config
-    beta = hparams.importance_beta_start + (1.0 - hparams.importance_beta_start) * (
-        state.frame / config.num_frames)
-    noise_key = None
-    if config.noisy:
-        sample_key, noise_key = jax.random.split(sample_key)
-    drawn = replay.sample(parts.buffer, state.buffer_state, sample_key, config, beta,
-                          hparams.gamma)
-    batch = drawn.batch._replace(obs=parts.decode(drawn.batch.obs),
-                                 next_obs=parts.decode(drawn.batch.next_obs))
-
-    def learn(nets):
-        *nets, stats, errors = learn_step(
-            *nets, batch, learn_steps, hparams, parts.network, config, drawn.weights,
-            drawn.steps, noise_key, legal_actions(parts.env, batch.next_obs),
-            legal_actions(parts.env, batch.obs) if config.munchausen else None)
-        return tuple(nets), stats, errors
-
-    def skip(nets):
-        return nets, LearnStats(*(jnp.float32(0.0),) * 3), jnp.zeros(config.batch_size)
-
-    # `learning` comes from the scan's xs, never from the vmapped state, so this stays a
-    # real branch under vmap instead of becoming a select of both sides.
-    nets = (state.online_params, state.target_params, state.opt_state)
-    (online, target, opt_state), stats, errors = jax.lax.cond(learning, learn, skip, nets)
-    state = state._replace(online_params=online, target_params=target, opt_state=opt_state)
-    if config.prioritized:
-        # Before learning starts, sampled items keep the top priority new items get.
-        top = jnp.full_like(errors, state.buffer_state.sum_tree_state.max_recorded_priority)
-        priorities = jnp.where(learning, replay.new_priorities(errors, hparams.priority_exponent),
-                               top)
-        state = state._replace(buffer_state=parts.buffer.set_priorities(
-            state.buffer_state, drawn.indices, priorities))
-    return state, stats
-
-
-def run_block(parts: Parts, state: TrainState, block_index, hparams: HyperParams):
-    """`block_frames` frames of acting, one write of them to the replay, then
-    `learns_per_block` learning steps unless still warming up: (state, (learning, learn
-    stats, episodes ended, sum of their returns))."""
-    config = parts.config
-    key, sample_key, *act_keys = jax.random.split(state.key, 2 + parts.acts_per_block)
-    state, (transitions, done, returns) = jax.lax.scan(
-        lambda s, k: act(parts, s, k, hparams), state._replace(key=key), jnp.stack(act_keys),
-        unroll=config.act_unroll)
-    state = state._replace(
-        buffer_state=replay.add(parts.buffer, state.buffer_state, transitions, config))
-    learning = block_index >= parts.first_learning_block
-    learned = (block_index - parts.first_learning_block) * parts.learns_per_block  # before
-    if parts.learns_per_block == 1:
-        state, stats = learn_once(parts, state, sample_key, learned + 1, learning, hparams)
-        stats = jax.tree.map(lambda x: x[None], stats)
-    else:
-        state, stats = jax.lax.scan(
-            lambda s, xs: learn_once(parts, s, xs[0], learned + xs[1], learning, hparams),
-            state, (jax.random.split(sample_key, parts.learns_per_block),
-                    jnp.arange(1, parts.learns_per_block + 1)))
-    learning = jnp.broadcast_to(learning, (parts.learns_per_block,))
-    return state, (learning, stats, jnp.sum(done), jnp.sum(jnp.where(done, returns, 0.0)))
-
-
 def masked_mean(values, mask):
     """The mean of `values` where `mask` holds; NaN where it holds nowhere."""
     count = jnp.sum(mask)
@@ -235,7 +60,7 @@ def masked_mean(values, mask):
 
 
 def report_metrics(blocks_out, epsilon) -> dict:
-    """A report's metrics from what its blocks returned (see `run_block`): the learning
+    """A report's metrics from what its blocks returned (`acting.BlockOut`s): the learning
     stats averaged over the steps that learned, epsilon, and the episodes ended."""
     learning, stats, episodes, return_sums = blocks_out
     total_episodes = jnp.sum(episodes)
@@ -247,7 +72,7 @@ def report_metrics(blocks_out, epsilon) -> dict:
     return metrics
 
 
-def evaluate_state(parts: Parts, state: TrainState, final):
+def evaluate_state(parts: Parts, state, final):
     """The greedy evaluation: `final_eval_episodes` episodes if `final` (which may be
     traced), else `eval_episodes`. With periodic evaluation on, one evaluation program
     computes both (see `run_report`), so that it is compiled once."""
@@ -262,13 +87,13 @@ def evaluate_state(parts: Parts, state: TrainState, final):
     return state._replace(key=key), mean_return
 
 
-def run_report(parts: Parts, state: TrainState, report_index, hparams: HyperParams):
+def run_report(parts: Parts, state, report_index, hparams: HyperParams):
     """`blocks_per_report` blocks, then the metrics of this stretch. With periodic
     evaluation, report `config.num_reports` (one past the last) is the final evaluation:
     no blocks, `final_eval_episodes` episodes (see `make_train`)."""
     config = parts.config
 
-    block = loop_of(config)[1]
+    block = ALGORITHMS[config.algorithm].run_block
 
     def blocks(state):
         indices = report_index * parts.blocks_per_report + jnp.arange(parts.blocks_per_report)
@@ -289,25 +114,15 @@ def run_report(parts: Parts, state: TrainState, report_index, hparams: HyperPara
     return state, metrics
 
 
-def loop_of(config: Config) -> tuple[Callable, Callable]:
-    """(init_state, run_block) of `config.algorithm`: DQN's here, PQN's in `purejaxdqn.pqn`
-    (which builds on this module's pieces, hence the import here)."""
-    if config.algorithm == "pqn":
-        from purejaxdqn import pqn
-
-        return pqn.init_state, pqn.run_block
-    return init_state, run_block
-
-
 class Trainer(NamedTuple):
     """The pieces of a run, for callers that drive the scan themselves (tests, resumable
     runs). `make_train` composes them into one function."""
 
-    init: Callable            # (key, hparams) -> TrainState
+    init: Callable            # (key, hparams) -> the algorithm's state
     run_reports: Callable     # (state, report_indices, hparams) -> (state, metrics)
     final_eval: Callable      # (state) -> (state, mean greedy return)
     network: Any              # the Haiku Q-network
-    buffer: Any               # the flashbax buffer (None: PQN has none)
+    buffer: Any               # the flashbax buffer (None where the algorithm keeps none)
 
 
 def make_parts(config: Config, env=None, env_params=None,
@@ -318,9 +133,10 @@ def make_parts(config: Config, env=None, env_params=None,
     env, env_params, num_actions = resolve_env(config.env_name, env, env_params)
     obs_shape = env.observation_space(env_params).shape
     encode, decode = obs_codec(obs_shape, has_binary_observations(env))
+    make_buffer = ALGORITHMS[config.algorithm].make_buffer
     return Parts(config, env, env_params, make_q_network(config, num_actions, obs_shape, network),
-                 replay.make_buffer(config) if config.algorithm == "dqn" else None, encode,
-                 decode, report_every or config.report_every)
+                 make_buffer(config) if make_buffer else None, encode, decode,
+                 report_every or config.report_every)
 
 
 def make_trainer(config: Config, env=None, env_params=None,
@@ -331,11 +147,11 @@ def make_trainer(config: Config, env=None, env_params=None,
     parts = make_parts(config, env, env_params, report_every, network)
     unroll_threefry_on_cpu()
 
-    def run_reports(state: TrainState, report_indices, hparams):
+    def run_reports(state, report_indices, hparams):
         return jax.lax.scan(lambda s, i: run_report(parts, s, i, hparams), state,
                             report_indices)
 
-    return Trainer(functools.partial(loop_of(config)[0], parts), run_reports,
+    return Trainer(functools.partial(ALGORITHMS[config.algorithm].init_state, parts), run_reports,
                    lambda state: evaluate_state(parts, state, final=True), parts.network,
                    parts.buffer)
 
@@ -347,7 +163,7 @@ def make_train(config: Config, env=None, env_params=None, network=None):
     the suites in `purejaxdqn.suites`) and `env_params` default to `config.env_name`'s.
     `network`, a Haiku function from a batch of observations to features, replaces
     `config.network`'s torso; the hidden layers and the Q head (plain, dueling, C51,
-    noisy) go on top (see `agent.make_q_network`). `hparams` defaults to `config.hyperparams()`;
+    noisy) go on top (see `networks.make_q_network`). `hparams` defaults to `config.hyperparams()`;
     pass a `HyperParams` of arrays to sweep them under `vmap`.
 
     `TrainResult.metrics` holds, per report (every `eval_every` frames, or once at the

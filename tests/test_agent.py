@@ -8,9 +8,12 @@ import pytest
 
 from purejaxdqn import Config
 from purejaxdqn.conv import PatchConv2D
-from purejaxdqn.agent import (epsilon_at, learn_step, make_optimizer, make_q_network,
-                              select_action, td_loss, update_target)
+from purejaxdqn.dqn import learn_step, update_target
+from purejaxdqn.learning import make_optimizer, td_loss
+from purejaxdqn.networks import make_q_network
+from purejaxdqn.policies import epsilon_at, select_action
 from purejaxdqn.replay import Transition, n_step_transition
+from tests.helpers import LEGAL_T, numpy_huber
 
 CONFIG = Config(hidden_sizes=(8,))
 
@@ -23,10 +26,6 @@ def numpy_q(params, obs):
         if i < len(layers) - 1:
             x = np.maximum(x, 0.0)
     return x
-
-
-def numpy_huber(x, delta=1.0):
-    return np.where(np.abs(x) <= delta, 0.5 * x**2, delta * (np.abs(x) - 0.5 * delta))
 
 
 @pytest.fixture
@@ -254,10 +253,6 @@ def test_patch_conv_is_haikus_conv():
 
 
 # Legal next actions per example; the last row has none (then every action counts).
-LEGAL_T = np.array([[True, False, True], [False, True, False], [False, False, True],
-                    [False, False, False]])
-
-
 @pytest.mark.parametrize("double_q", [False, True])
 def test_the_target_ranges_over_legal_next_actions(batch_and_params, double_q):
     network, batch, online, target = batch_and_params

@@ -4,7 +4,6 @@ used to lose finished work now keep it. The error cases run in this process thro
 `cli.main(argv)`, watched for compiles; a new process only where one is the point."""
 
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -12,45 +11,15 @@ import zipfile
 from pathlib import Path
 
 import jax
-import jax.monitoring
 import numpy as np
 import pytest
 
 from purejaxdqn.cli import main
+from tests.helpers import COMPILED, main_in_process
 
 SMALL = ["--num-seeds", "2", "--num-frames", "1600", "--eval-every", "400",
          "--warmup-steps", "100", "--buffer-size", "1000", "--batch-size", "32",
          "--hidden-sizes", "16"]
-
-
-def is_program(fun_name: str) -> bool:
-    """Whether a compiled `fun_name` is a program, not one array operation (gymnax builds
-    its default params with one `convert_element_type`)."""
-    op = re.fullmatch(r"jit\((\w+)\)", fun_name)
-    return not (op and (hasattr(jax.lax, op[1]) or hasattr(jax.numpy, op[1])))
-
-
-COMPILED: list[str] = []  # the programs XLA compiled in this process, in order
-
-
-def _on_compile(name, *args, fun_name="", **kwargs):
-    if name == "/jax/core/compile/backend_compile_duration" and is_program(fun_name):
-        COMPILED.append(fun_name)
-
-
-jax.monitoring.register_event_duration_secs_listener(_on_compile)
-
-
-def main_in_process(argv, capsys) -> tuple[int, str, str, list[str]]:
-    """(exit status, stdout, stderr, programs compiled) of `purejaxdqn ARGV` run here."""
-    capsys.readouterr()
-    compiled_before = len(COMPILED)
-    try:
-        status = main([str(a) for a in argv])
-    except SystemExit as exit:  # argparse's errors
-        status = exit.code
-    out, err = capsys.readouterr()
-    return status, out, err, COMPILED[compiled_before:]
 
 
 def test_the_watch_sees_a_compile():

@@ -7,9 +7,8 @@ import pytest
 
 from purejaxdqn import Config, make_train, train_seeds
 from purejaxdqn.config import PRESETS
-from tests.requires import need
 from purejaxdqn.envs import resolve_env
-from tests.probe_envs import ContinuousProbe
+from tests.helpers import ContinuousProbe, need
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -102,21 +101,29 @@ def test_bad_config_is_refused(overrides, message):
     assert message in str(error.value)
 
 
-def test_defaults_are_the_tutorials():
-    assert dataclasses.asdict(Config()) == dict(
-        algorithm="dqn", num_frames=40_000, batch_size=128, buffer_size=50_000, warmup_steps=1_000,
-        train_every=4, num_envs=1, act_unroll=1, gamma=0.99, tau=0.01, learning_rate=3e-4,
-        max_grad_norm=10.0,
-        eps_start=1.0, eps_end=0.05, eps_decay_frames=20_000, hidden_sizes=(128, 128),
-        eval_every=2_000, eval_episodes=5, final_eval_episodes=10, env_name="CartPole-v1",
-        bootstrap_on_truncation=True, double_q=False, dueling=False, loss="huber",
-        target_update_period=0, network="mlp", conv_channels=16, layer_norm=False,
-        prioritized=False,
-        priority_exponent=0.6, importance_beta_start=0.4, n_step=1, noisy=False,
-        noisy_sigma0=0.5, distributional=False, num_atoms=51, v_min=-10.0, v_max=10.0,
-        quantile_regression=False, num_quantiles=32, munchausen=False, munchausen_alpha=0.9,
-        entropy_temperature=0.03, log_policy_clip=-1.0, num_steps=16, num_epochs=4,
-        num_minibatches=4, q_lambda=0.95, lr_linear_decay=False, reward_scale=1.0)
+# What the tutorial's loop sets (../shared/reference/tutorial_dqn.py): its replay
+# capacity, batch, warm-up, learning rhythm, evaluation, discount, soft update, optimiser,
+# epsilon schedule, network and budget.
+TUTORIAL = dict(env_name="CartPole-v1", num_frames=40_000, buffer_size=50_000, batch_size=128,
+                warmup_steps=1_000, train_every=4, eval_every=2_000, eval_episodes=5,
+                final_eval_episodes=10, gamma=0.99, tau=0.01, learning_rate=3e-4,
+                max_grad_norm=10.0, eps_start=1.0, eps_end=0.05, eps_decay_frames=20_000,
+                hidden_sizes=(128, 128), loss="huber")
+
+
+def test_defaults_are_the_tutorials_plain_dqn():
+    """The defaults are the tutorial's hyperparameters and its plain DQN: every variant
+    switch off, one environment, one-step targets, the soft target update, and the
+    `tutorial` preset is the defaults."""
+    config = Config()
+    assert {name: getattr(config, name) for name in TUTORIAL} == TUTORIAL
+    switches = [f.name for f in dataclasses.fields(Config) if f.type in (bool, "bool")]
+    assert "double_q" in switches and "noisy" in switches
+    assert {name: getattr(config, name) for name in switches} == {
+        name: name == "bootstrap_on_truncation" for name in switches}
+    assert (config.algorithm, config.network, config.num_envs, config.n_step,
+            config.target_update_period) == ("dqn", "mlp", 1, 1, 0)
+    assert Config.preset("tutorial") == config
 
 
 def test_config_is_immutable():

@@ -1,6 +1,7 @@
-"""The program stays GPU-clean by construction: lowered for CUDA (no GPU needed), the
-default program and one per variant switch hold no host callback, so nothing in the
-training loop goes back to Python."""
+"""The program stays GPU-clean by construction: the default program and one per variant
+switch lower for CUDA (no GPU needed) as one loop. A host callback cannot be lowered for
+CUDA at all (the last test shows it), so a lowering that succeeds holds none: nothing in
+the training loop goes back to Python."""
 
 import jax
 import pytest
@@ -24,19 +25,16 @@ def test_lowers_for_cuda_without_host_callbacks(overrides):
     train = make_train(Config(**overrides))
     text = cuda_program(train, jax.random.key(0))
     assert "stablehlo.while" in text  # the whole run, as one program
-    assert not host_round_trips(text)
+    assert not [op for op in ("infeed", "outfeed") if op in text]  # nor host feeds
 
 
 def cuda_program(fn, *args) -> str:
     return jax.jit(fn).trace(*args).lower(lowering_platforms=("cuda",)).as_text().lower()
 
 
-def host_round_trips(text: str) -> list[str]:
-    return [m for m in ("callback", "send", "recv", "infeed", "outfeed") if m in text]
-
-
 def test_a_host_callback_would_be_caught():
-    # Without a GPU, a host callback cannot even be lowered for CUDA: the test above fails.
+    # Without a GPU, a host callback cannot even be lowered for CUDA: the test above fails
+    # with this error.
     def with_print(x):
         jax.debug.print("{}", x)
         return x + 1

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,32 +17,11 @@ import pytest
 from purejaxdqn import layout
 from purejaxdqn.cli import main
 from purejaxdqn.checkpoints import CHECKPOINT_PATTERN, own_checkpoints, read_meta
-from tests.runs import assert_same_outputs, finish
+from tests.helpers import CLI, assert_same_outputs, cli_env, finish, start
 
 SMALL = ["--num-frames", "1600", "--eval-every", "400", "--warmup-steps", "100",
          "--buffer-size", "1000", "--batch-size", "32", "--hidden-sizes", "16",
          "--no-compile-cache"]
-
-
-def environment(devices: str | None) -> dict:
-    """This process's environment with PUREJAXDQN_CPU_DEVICES set to `devices` (None: unset,
-    the default layout)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PUREJAXDQN_CPU_DEVICES",
-                                                            "XLA_FLAGS")}
-    return env if devices is None else {**env, "PUREJAXDQN_CPU_DEVICES": devices}
-
-
-def popen(args, devices: str | None, module: bool = True) -> subprocess.Popen:
-    """The CLI (or, with `module=False`, python) with `args`, started on `devices`."""
-    prefix = ["-m", "purejaxdqn.cli"] if module else []
-    return subprocess.Popen([sys.executable, *prefix, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=environment(devices))
-
-
-def cli(*args, devices: str | None = None, timeout: int = 600):
-    return subprocess.run([sys.executable, "-m", "purejaxdqn.cli", *args],
-                          capture_output=True, text=True, timeout=timeout,
-                          env=environment(devices))
 
 
 @pytest.mark.parametrize("seeds, cores, devices", [
@@ -72,18 +50,17 @@ def test_bad_device_counts_are_one_line_before_jax_starts(capsys):
     assert err.count("\n") == 1 and "--cpu-devices: must be an integer > 0" in err
     probe = ("from purejaxdqn import layout\nfrom purejaxdqn.cli import main\n"
              "print(main(['sweep', '--grid', 'tau=0.1,0.2']), layout.backend_started())")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=120, env=environment("many"))
-    assert done.stdout.split() == ["2", "False"]  # refused before JAX started: no compile
-    assert done.stderr == ("purejaxdqn: error: PUREJAXDQN_CPU_DEVICES must be an integer > 0 "
+    ((_, stdout, stderr),) = finish([start([], cli_env("many"), ("-c", probe))], 120)
+    assert stdout.split() == ["2", "False"]  # refused before JAX started: no compile
+    assert stderr == ("purejaxdqn: error: PUREJAXDQN_CPU_DEVICES must be an integer > 0 "
                            "(CPU devices), got 'many'\n")
 
 
 @pytest.mark.slow
 def test_the_default_uses_every_core_and_a_layout_gives_the_same_bits(tmp_path):
     runs = [tmp_path / name for name in ("a", "b")]
-    for status, stdout, stderr in finish([popen(
-            ["train", *SMALL, "--num-seeds", "6", "--seed", "4", "--out", str(run)], None)
+    for status, stdout, stderr in finish([start(
+            ["train", *SMALL, "--num-seeds", "6", "--seed", "4", "--out", run], cli_env(None))
             for run in runs]):
         assert status == 0, stderr
     devices = layout.best_device_count(6, layout.cpu_cores())
@@ -118,7 +95,7 @@ print(jax.device_count(), len(ours), *ours, sep="|")
 
 @pytest.mark.slow
 def test_the_library_splits_when_it_starts_jax_and_warns_once_when_it_cannot():
-    first, late = finish([popen(["-c", LIBRARY, when], "3", module=False)
+    first, late = finish([start([when], cli_env("3"), ("-c", LIBRARY))
                           for when in ("first", "late")])
     for status, _, stderr in (first, late):
         assert status == 0, stderr
@@ -145,13 +122,6 @@ def load_and_dump(*args, **kwargs):
 checkpoints.load_checkpoint = load_and_dump
 runpy.run_module("purejaxdqn.cli", run_name="__main__")
 """
-
-
-def start(args, devices: str, log) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "purejaxdqn.cli", *args],
-                               stdout=subprocess.PIPE, stderr=log, text=True,
-                               env=environment(devices))
-    return process
 
 
 def stop_at(process, until, sig, timeout: float = 600) -> int:
@@ -215,27 +185,24 @@ def test_a_checkpoint_resumes_on_another_device_count(tmp_path):
             "--segment-frames", "1000", "--num-seeds", "3", "--out", str(out)]
     resume = ["train", "--out", str(out), "--resume", "--no-compile-cache"]
 
-    def run(argv, devices: str, name: str) -> subprocess.Popen:  # stderr to a file
+    def run(program, argv, devices: str, name: str) -> subprocess.Popen:  # stderr to a file
         with open(tmp_path / f"{name}.log", "w") as log:
-            return subprocess.Popen([sys.executable, *argv], stdout=subprocess.DEVNULL,
-                                    stderr=log, text=True, env=environment(devices))
+            return start(argv, cli_env(devices), program, subprocess.DEVNULL, log)
 
-    first = stop_and_keep(out, tmp_path, run(["-m", "purejaxdqn.cli", *args], "1", "first.npz"),
-                          0, "first.npz")
+    first = stop_and_keep(out, tmp_path, run(CLI, args, "1", "first.npz"), 0, "first.npz")
     meta = read_meta(first)
     assert (meta["layout"]["devices"], meta["layout"]["seeds_per_device"]) == (1, 3)
 
     reached = int(CHECKPOINT_PATTERN.fullmatch(own_checkpoints(out)[-1].name).group(1))
-    second_run = run(["-c", DUMPING_CLI, str(tmp_path / "d1.npz"), *resume], "2", "second.npz")
+    second_run = run(("-c", DUMPING_CLI), [tmp_path / "d1.npz", *resume], "2", "second.npz")
     second = stop_and_keep(out, tmp_path, second_run, reached, "second.npz")
     assert_resumed_from(tmp_path / "d1.npz", first)
     meta = read_meta(second)
     assert (meta["layout"]["devices"], meta["layout"]["seeds_per_device"]) == (2, 2)
 
-    done = subprocess.run([sys.executable, "-c", DUMPING_CLI, str(tmp_path / "d2.npz"),
-                           *resume], capture_output=True, text=True, timeout=600,
-                          env=environment("1"))
-    assert done.returncode == 0, done.stderr
+    ((status, _, stderr),) = finish([start([tmp_path / "d2.npz", *resume], cli_env("1"),
+                                           ("-c", DUMPING_CLI))])
+    assert status == 0, stderr
     assert_resumed_from(tmp_path / "d2.npz", second)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["layout"]["devices"] == 1
@@ -249,7 +216,8 @@ def test_sigint_after_a_checkpoint_says_how_to_resume(tmp_path):
     args = ["train", *SMALL, "--num-frames", "40000", "--eval-every", "1000",
             "--segment-frames", "1000", "--num-seeds", "2", "--out", str(out)]
     with open(tmp_path / "stderr", "w+") as log:
-        status = stop_at(start(args, "1", log), lambda: any(out.glob("checkpoint-*.npz")),
+        status = stop_at(start(args, cli_env(), stderr=log),
+                         lambda: any(out.glob("checkpoint-*.npz")),
                          signal.SIGINT)
         log.seek(0)
         err = log.read()
@@ -267,7 +235,7 @@ def test_sigterm_without_checkpoints_says_nothing_was_saved(tmp_path):
     args = ["train", *SMALL, "--num-frames", "400000", "--eval-every", "0", "--num-seeds",
             "2"]
     with open(tmp_path / "stderr", "w+") as log:
-        process = start(args, "1", log)
+        process = start(args, cli_env(), stderr=log)
         started = []
         status = stop_at(process, lambda: started or started.append(process.stdout.readline()),
                          signal.SIGTERM)
@@ -305,15 +273,13 @@ def test_on_a_cpu_a_seed_gives_the_same_bits_alone_and_on_any_device_count(tmp_p
     # 6 seeds on 1, 2 and 3 devices (PUREJAXDQN_CPU_DEVICES) and on 4 set by the user's
     # XLA_FLAGS (padded to 8), side by side; seed 5 also trained alone on one device, and
     # a sweep on one and on two.
-    layouts = {"1": environment("1"), "2": environment("2"), "3": environment("3"),
-               "4": {**environment(None),
-                     "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}}
+    layouts = {"1": cli_env("1"), "2": cli_env("2"), "3": cli_env("3"),
+               "4": cli_env(None, XLA_FLAGS="--xla_force_host_platform_device_count=4")}
     paths = {devices: tmp_path / f"{devices}.npz" for devices in layouts}
-    done = finish([subprocess.Popen(
-        [sys.executable, "-c", SEED_BITS, str(paths[devices]),
-         "alone" if devices == "1" else "-", "sweep" if devices in ("1", "2") else "-"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=env) for devices, env in layouts.items()])
+    done = finish([start(
+        [paths[devices], "alone" if devices == "1" else "-",
+         "sweep" if devices in ("1", "2") else "-"], env, ("-c", SEED_BITS))
+        for devices, env in layouts.items()])
     runs = {}
     for devices, (status, _, stderr) in zip(layouts, done):
         assert status == 0, stderr

@@ -1,19 +1,16 @@
 """QR-DQN's quantile loss and Munchausen DQN's target against numpy, on hand-built
-batches (the networks' outputs computed by the network, every loss term by hand); each
-trains a vmapped seed as it trains alone."""
-
-import dataclasses
+batches (the networks' outputs computed by the network, every loss term by hand)."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purejaxdqn import Config, make_train
-from purejaxdqn.agent import make_q_network, munchausen_target, td_loss
+from purejaxdqn import Config
+from purejaxdqn.learning import munchausen_target, td_loss
+from purejaxdqn.networks import make_q_network
 from purejaxdqn.replay import Transition
-from tests.test_agent import LEGAL_T, numpy_huber
-from tests.test_train import SMALL, assert_vmapped_seed_equals_seed_alone
+from tests.helpers import LEGAL_T, numpy_huber
 
 
 def hand_batch() -> Transition:
@@ -135,13 +132,3 @@ def test_munchausen_td_loss_uses_the_target_network_at_both_states():
                                 network, config)
     np.testing.assert_allclose(errors, td, rtol=1e-5)
     np.testing.assert_allclose(loss, numpy_huber(td).mean(), rtol=1e-5)
-
-
-@pytest.mark.parametrize("method", [dict(quantile_regression=True, num_quantiles=8),
-                                    dict(munchausen=True)], ids=["qr-dqn", "munchausen"])
-def test_a_vmapped_seed_is_the_seed_alone(method):
-    config = dataclasses.replace(SMALL, eval_every=0, **method)
-    keys = jax.random.split(jax.random.key(7), 2)
-    result = jax.jit(jax.vmap(make_train(config)))(keys)
-    assert_vmapped_seed_equals_seed_alone(config, keys, result)
-    assert np.all(np.isfinite(result.metrics["loss"]))

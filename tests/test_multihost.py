@@ -5,14 +5,12 @@ process to SIGKILL ends with an error in bounded time and resumes bitwise identi
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.runs import assert_same_outputs, finish
+from tests.helpers import CLI, assert_same_outputs, cli_env, finish, free_port, start
 
 pytestmark = pytest.mark.slow  # processes
 
@@ -69,24 +67,16 @@ runpy.run_module("purejaxdqn.cli", run_name="__main__")
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
+def devices_env(devices: int, **extra) -> dict:
+    """The environment of a process of `devices` CPU devices, set as a user's XLA_FLAGS."""
+    return cli_env(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", **extra)
 
 
-def start(command: list[str], devices: int = 1, **env) -> subprocess.Popen:
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-           **env}
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
-
-
-def cli_processes(n: int, args_of, devices: int = 1, prefix=("-m", "purejaxdqn.cli")):
+def cli_processes(n: int, args_of, devices: int = 1, program=CLI):
     """`n` processes of the CLI joined by --coordinator on a free port; `args_of(i)`."""
     coordinator = f"localhost:{free_port()}"
-    return [start([sys.executable, *prefix, *args_of(i), "--coordinator", coordinator,
-                   "--num-processes", str(n), "--process-id", str(i)], devices)
+    return [start([*args_of(i), "--coordinator", coordinator, "--num-processes", str(n),
+                   "--process-id", str(i)], devices_env(devices), program)
             for i in range(n)]
 
 
@@ -94,9 +84,11 @@ def start_script(processes: int, devices: int, config: str = "dqn") -> list[subp
     """The test script in `processes` processes of `devices` devices each, joined, training
     `CONFIGS[config]`."""
     coordinator = f"localhost:{free_port()}"
-    return [start([sys.executable, "-c", DISTRIBUTED_SCRIPT if processes > 1 else SCRIPT,
-                   json.dumps(CONFIGS[config])], devices, TEST_COORDINATOR=coordinator, TEST_PROCESSES=str(processes),
-                  TEST_PROCESS_ID=str(i))
+    script = DISTRIBUTED_SCRIPT if processes > 1 else SCRIPT
+    return [start([json.dumps(CONFIGS[config])],
+                  devices_env(devices, TEST_COORDINATOR=coordinator,
+                              TEST_PROCESSES=str(processes), TEST_PROCESS_ID=str(i)),
+                  ("-c", script))
             for i in range(processes)]
 
 
@@ -120,8 +112,8 @@ def test_processes_match_one_process_with_as_many_devices(processes, devices, co
 
 def test_cli_under_two_processes_writes_once(tmp_path):
     single, (code0, out0, err0), (code1, out1, err1) = finish([
-        start([sys.executable, "-m", "purejaxdqn.cli", "train", *SMALL, "--num-seeds", "6",
-               "--out", str(tmp_path / "single")], 2),
+        start(["train", *SMALL, "--num-seeds", "6", "--out", tmp_path / "single"],
+              devices_env(2)),
         *cli_processes(2, lambda i: ["train", *SMALL, "--num-seeds", "6", "--out",
                                      str(tmp_path / f"p{i}")])])
     assert single[0] == 0, single[2]
@@ -138,14 +130,14 @@ def test_cli_under_two_processes_writes_once(tmp_path):
 def test_a_killed_process_ends_the_run_and_both_resume_bitwise(tmp_path):
     heartbeat = 5
     segmented = [*SMALL, "--num-seeds", "6", "--segment-frames", "400"]
-    whole = start([sys.executable, "-m", "purejaxdqn.cli", "train", *segmented, "--out",
-                   str(tmp_path / "whole")], 2)  # runs beside the pair below
+    whole = start(["train", *segmented, "--out", tmp_path / "whole"],
+                  devices_env(2))  # runs beside the pair below
 
     try:
         out, marker = tmp_path / "run", tmp_path / "hanging"
         args = ["train", *segmented, "--out", str(out), "--heartbeat-timeout", str(heartbeat)]
         first, second = cli_processes(
-            2, lambda i: args, prefix=("-c", HANGING_CLI, "2", str(marker)))
+            2, lambda i: args, program=("-c", HANGING_CLI, "2", str(marker)))
         try:
             deadline = time.monotonic() + TIMEOUT_S
             while not marker.exists():  # process 1 (and so 0) holds 2 segments, then hangs
@@ -180,11 +172,10 @@ def test_sweep_under_srun_joins_with_what_jax_detects(tmp_path):
     slurm = dict(SLURM_JOB_ID="7", SLURM_NTASKS="2", SLURM_NODEID="0",
                  SLURM_STEP_NODELIST="localhost", JAX_COORDINATOR_ADDRESS=coordinator)
     single, *runs = finish(
-        [start([sys.executable, "-m", "purejaxdqn.cli", *sweep, "--out",
-                str(tmp_path / "single")], 2)]
-        + [start([sys.executable, "-m", "purejaxdqn.cli", *sweep, "--distributed", "--out",
-                  str(tmp_path / f"p{i}")], 1, SLURM_PROCID=str(i), SLURM_LOCALID=str(i),
-                 **slurm) for i in range(2)])
+        [start([*sweep, "--out", tmp_path / "single"], devices_env(2))]
+        + [start([*sweep, "--distributed", "--out", tmp_path / f"p{i}"],
+                 devices_env(1, SLURM_PROCID=str(i), SLURM_LOCALID=str(i), **slurm))
+           for i in range(2)])
     assert single[0] == 0, single[2]
     for code, _, err in runs:
         assert code == 0, err

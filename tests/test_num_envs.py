@@ -8,10 +8,8 @@ import pytest
 
 from purejaxdqn import Config, make_train, make_trainer
 from purejaxdqn import replay
-from tests.probe_envs import CounterEnv, OneStepProbe
-from tests.test_probes import GAMMA, learned_q
-from tests.test_train import (assert_same_key_same_result,
-                              assert_vmapped_seed_equals_seed_alone)
+from tests.helpers import (GAMMA, PROBES, CounterEnv, assert_same_key_same_result, learned_q,
+                           one_step_probe)
 
 SMALL = Config(num_frames=2_000, batch_size=32, buffer_size=1_000, warmup_steps=200,
                eval_every=500, eval_episodes=2, final_eval_episodes=3, hidden_sizes=(32,),
@@ -20,15 +18,12 @@ SMALL = Config(num_frames=2_000, batch_size=32, buffer_size=1_000, warmup_steps=
 
 @pytest.mark.parametrize("num_envs, train_every", [(4, 4), (8, 4), (2, 4)])
 @pytest.mark.parametrize("n_step", [1, 3])
-@pytest.mark.parametrize("terminate, bootstrap, expected", [
-    (False, True, 1.0 / (1.0 - GAMMA)),   # time limit: bootstrap from the final obs
-    (True, True, 1.0),                    # termination: no bootstrap
-])
 @pytest.mark.slow
-def test_probe_q_values(terminate, bootstrap, expected, n_step, num_envs, train_every):
-    q = learned_q(OneStepProbe(terminate), bootstrap_on_truncation=bootstrap, n_step=n_step,
-                  num_envs=num_envs, train_every=train_every)
-    np.testing.assert_allclose(q, expected, rtol=0.05)
+def test_probe_q_values(n_step, num_envs, train_every):
+    # A time limit bootstraps from the final obs; a termination does not.
+    q = learned_q([PROBES["constant, truncated"], PROBES["constant, terminated"]],
+                  n_step=n_step, num_envs=num_envs, train_every=train_every)
+    np.testing.assert_allclose(q[:, 1], [[1.0 / (1.0 - GAMMA)] * 2, [1.0] * 2], rtol=0.05)
 
 
 @pytest.mark.parametrize("num_envs", [1, 4, 8])
@@ -37,7 +32,7 @@ def test_every_environments_episodes_are_counted(num_envs):
     config = Config(num_frames=2_000, batch_size=32, buffer_size=1_000, warmup_steps=200,
                     eval_every=400, eval_episodes=1, final_eval_episodes=1, hidden_sizes=(8,),
                     num_envs=num_envs)
-    metrics = jax.jit(make_train(config, env=OneStepProbe(terminate=True)))(
+    metrics = jax.jit(make_train(config, env=one_step_probe(terminate=True)))(
         jax.random.key(0)).metrics
     np.testing.assert_array_equal(metrics["train_episodes"], [400] * 5)
     np.testing.assert_array_equal(metrics["train_episode_return"], [1.0] * 5)
@@ -90,10 +85,6 @@ def vmapped_result():
 
 def test_same_key_same_result(vmapped_result):
     assert_same_key_same_result(SMALL, *vmapped_result)
-
-
-def test_vmapped_seed_equals_seed_alone(vmapped_result):
-    assert_vmapped_seed_equals_seed_alone(SMALL, *vmapped_result)
 
 
 def test_environments_differ_and_metrics_have_report_shapes(vmapped_result):

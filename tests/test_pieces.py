@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from purejaxdqn import Config
-from purejaxdqn.agent import LearnStats
-from purejaxdqn.train import (act, exploration_epsilon, init_state, make_parts,
-                              report_metrics, run_block)
-from tests.probe_envs import CounterEnv, ProbeParams
+from purejaxdqn.acting import act, exploration_epsilon
+from purejaxdqn.dqn import init_state, run_block
+from purejaxdqn.learning import LearnStats
+from purejaxdqn.train import make_parts, report_metrics
+from tests.helpers import CounterEnv, ProbeParams
 
 TINY = dict(num_frames=64, batch_size=4, buffer_size=32, warmup_steps=8, eval_every=0,
             hidden_sizes=(4,))

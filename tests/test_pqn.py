@@ -9,13 +9,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from purejaxdqn import Config, make_train, sweep
-from purejaxdqn.pqn import q_lambda_targets
-from tests.test_train import assert_vmapped_seed_equals_seed_alone
-
-SMALL_PQN = Config(algorithm="pqn", num_frames=1_600, num_envs=4, num_steps=25,
-                   num_minibatches=4, hidden_sizes=(16,), layer_norm=True, eval_every=0,
-                   final_eval_episodes=2, eps_decay_frames=800)
+from purejaxdqn import make_train, sweep
+from purejaxdqn.learning import q_lambda_targets
+from tests.helpers import SMALL_PQN, assert_vmapped_seed_equals_seed_alone
 
 
 def numpy_q_lambda(q_next, reward, terminal, done, gamma, lam, legal=None):

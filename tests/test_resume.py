@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import jax
@@ -16,7 +15,7 @@ import pytest
 from purejaxdqn import Config
 from purejaxdqn.checkpoints import checkpoint_name
 from purejaxdqn.runner import segment_plan
-from tests.runs import assert_same_outputs
+from tests.helpers import assert_same_outputs, main_in_process, run_cli, start
 
 FLAGS = ["--num-seeds", "2", "--num-frames", "1600", "--eval-every", "200",
          "--warmup-steps", "100", "--buffer-size", "1000", "--batch-size", "32",
@@ -52,12 +51,6 @@ runpy.run_module("purejaxdqn.cli", run_name="__main__")
 """
 
 
-def train(out, *extra, flags=FLAGS, env=None):
-    return subprocess.run([sys.executable, "-m", "purejaxdqn.cli", "train", *flags,
-                           "--out", str(out), *extra],
-                          capture_output=True, text=True, timeout=600, env=env)
-
-
 def compile_cache(directory) -> dict:
     """This environment with the CLI's compilation cache in `directory`: the runs of one
     test that run one program compile it once."""
@@ -67,10 +60,8 @@ def compile_cache(directory) -> dict:
 def kill_after_checkpoints(out, count: int, flags=FLAGS, env=None) -> None:
     """Run the CLI until it has written `count` checkpoints, then SIGKILL it by its pid."""
     marker = out.parent / f"{out.name}.hanging"
-    process = subprocess.Popen([sys.executable, "-c", HANGING_CLI, str(count), str(marker),
-                                "train", *flags, "--out", str(out)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               env=env)
+    process = start([count, marker, "train", *flags, "--out", out], env, ("-c", HANGING_CLI),
+                    stdout=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 600
         while not marker.exists():
@@ -92,9 +83,8 @@ def test_killed_and_resumed_run_is_bitwise_identical(tmp_path, flags):
     # The uninterrupted run beside the one to kill: compiling is mostly one core's work.
     log, env = tmp_path / "whole.log", compile_cache(tmp_path / "cache")
     with open(log, "w") as stderr:
-        whole = subprocess.Popen([sys.executable, "-m", "purejaxdqn.cli", "train", *flags,
-                                  "--out", str(tmp_path / "whole")], stdout=subprocess.DEVNULL,
-                                 stderr=stderr, env=env)
+        whole = start(["train", *flags, "--out", tmp_path / "whole"], env,
+                      stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         kill_after_checkpoints(tmp_path / "resumed", 2, flags, env)
         assert whole.wait(timeout=600) == 0, log.read_text()
@@ -112,8 +102,8 @@ def test_killed_and_resumed_run_is_bitwise_identical(tmp_path, flags):
     assert not (tmp_path / "resumed" / "summary.json").exists()
 
     # The checkpoint supplies the config, seeds and segment size.
-    resumed = train(tmp_path / "resumed", "--resume", flags=[], env=env)
-    assert resumed.returncode == 0, resumed.stderr
+    status, _, stderr = run_cli("train", "--out", tmp_path / "resumed", "--resume", env=env)
+    assert status == 0, stderr
     assert_same_outputs(tmp_path / "whole", tmp_path / "resumed")
     summary = json.loads((tmp_path / "resumed" / "summary.json").read_text())
     assert summary["resumed_at_frame"] == 800 and summary["total_run_s"] > summary["run_s"]
@@ -122,8 +112,6 @@ def test_killed_and_resumed_run_is_bitwise_identical(tmp_path, flags):
 
 @pytest.mark.slow
 def test_resume_refuses_another_runs_checkpoint(tmp_path, capsys):
-    from tests.test_cli_errors import main_in_process
-
     kill_after_checkpoints(tmp_path, 1)
     status, _, stderr, compiled = main_in_process(
         ["train", *FLAGS, "--gamma", "0.9", "--out", tmp_path, "--resume"], capsys)
@@ -183,8 +171,6 @@ def test_resume_refuses_another_process_count(tmp_path):
 
     state = {"w": jnp.zeros((2, 3))}
     checkpoints.save_checkpoint(tmp_path / checkpoint_name(4, 0, 2), state, {}, 4, {})
-    done = subprocess.run([sys.executable, "-m", "purejaxdqn.cli", "train", *FLAGS,
-                           "--out", str(tmp_path), "--resume"],
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 2
-    assert "written by 2 process(es); resume it with 2, not 1" in done.stderr
+    status, _, stderr = run_cli("train", *FLAGS, "--out", tmp_path, "--resume")
+    assert status == 2
+    assert "written by 2 process(es); resume it with 2, not 1" in stderr

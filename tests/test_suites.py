@@ -4,7 +4,6 @@ the replay stores the true last observation, a vmapped seed is the seed alone, a
 names are refused in one line. Without a suite installed its tests skip, naming the pip
 command; where PUREJAXDQN_REQUIRE_SUITES is set (CI) they fail instead."""
 
-import dataclasses
 import re
 import sys
 from pathlib import Path
@@ -18,11 +17,13 @@ import pytest
 
 from purejaxdqn import Config, make_train
 from purejaxdqn.envs import resolve_env
-from purejaxdqn.evaluation import greedy_policy, uniform_policy
+from purejaxdqn.policies import greedy_policy, uniform_policy
 from purejaxdqn.runner import train_resumable
 from purejaxdqn.suites import Adapter, adapt
-from purejaxdqn.train import act, init_state, make_parts
-from tests.requires import need
+from purejaxdqn.acting import act
+from purejaxdqn.dqn import init_state
+from purejaxdqn.train import make_parts
+from tests.helpers import need
 
 NAMES = {"craftax": "Craftax-Classic-Symbolic-v1", "navix": "Navix-Empty-5x5-v0",
          "jumanji": "Maze-v0", "xminigrid": "MiniGrid-Empty-5x5"}
@@ -177,21 +178,20 @@ def test_a_jumanji_termination_does_not_bootstrap():
     assert ends >= 2
 
 
+def small_config(suite: str, **overrides) -> Config:
+    return Config(env_name=f"{suite}:{NAMES[suite]}", num_frames=256, batch_size=16,
+                  buffer_size=256, warmup_steps=64, eval_every=128, eval_episodes=1,
+                  final_eval_episodes=1, hidden_sizes=(16,), num_envs=2, train_every=4,
+                  **overrides)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("suite", ["navix", "xminigrid", "jumanji", "craftax"])
-def test_a_vmapped_seed_is_the_seed_alone(suite):
-    need(suite)
-    config = Config(env_name=f"{suite}:{NAMES[suite]}", num_frames=256, batch_size=16,
-                    buffer_size=256, warmup_steps=64, eval_every=128, eval_episodes=1,
-                    final_eval_episodes=1, hidden_sizes=(16,), num_envs=2, train_every=4)
-    if suite == "craftax":  # evaluation episodes of 10,000 steps
-        config = dataclasses.replace(config, eval_every=0)
-    if suite == "xminigrid":  # a grid: the CNN, over observations stored as uint8
-        config = dataclasses.replace(config, network="cnn", conv_channels=4)
-        state = init_state(make_parts(config), jax.random.key(0), config.hyperparams())
-        stored = state.buffer_state.experience
-        assert stored.obs.dtype == jnp.uint8 and stored.obs.shape[-3:] == (7, 7, 2)
-    train = make_train(config)
+def test_a_vmapped_seed_is_the_seed_alone():
+    """Once for the suites (each loop's own check is in tests/test_train.py and
+    tests/test_pqn.py): Jumanji's adapter, which steps with action masks and resets only
+    the environments whose episodes ended (`step_batch`, shared by every adapter)."""
+    need("jumanji")
+    train = make_train(small_config("jumanji"))
     keys = jax.random.split(jax.random.key(3), 2)
     both = jax.jit(jax.vmap(train))(keys)
     alone = jax.jit(train)(keys[1])
@@ -201,7 +201,16 @@ def test_a_vmapped_seed_is_the_seed_alone(suite):
         np.testing.assert_allclose(batched[1], single, rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(both.metrics["train_episodes"][1],
                                   alone.metrics["train_episodes"])
-    assert int(jnp.sum(both.metrics["train_episodes"])) > 0 or suite == "craftax"
+    assert int(jnp.sum(both.metrics["train_episodes"])) > 0
+
+
+def test_a_grid_is_stored_as_uint8_for_the_cnn():
+    need("xminigrid")
+    config = small_config("xminigrid", network="cnn", conv_channels=4)
+    parts, hparams = make_parts(config), config.hyperparams()
+    state = jax.eval_shape(lambda key: init_state(parts, key, hparams), jax.random.key(0))
+    stored = state.buffer_state.experience
+    assert stored.obs.dtype == jnp.uint8 and stored.obs.shape[-3:] == (7, 7, 2)
 
 
 def test_params_handed_over_are_kept_whole():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from purejaxdqn import Config, make_train, sweep
-from purejaxdqn.agent import make_q_network
+from purejaxdqn.networks import make_q_network
 
 SMALL = Config(num_frames=800, batch_size=16, buffer_size=400, warmup_steps=100,
                eval_every=400, eval_episodes=2, final_eval_episodes=2, hidden_sizes=(16,),

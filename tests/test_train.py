@@ -10,14 +10,11 @@ import optax
 import pytest
 
 from purejaxdqn import Config, make_q_network, make_train, make_trainer, report_frames
-from purejaxdqn.agent import epsilon_at
+from purejaxdqn.policies import epsilon_at
 from purejaxdqn.envs import make_env
 from purejaxdqn.evaluation import evaluate, random_policy_returns
-from tests.probe_envs import CounterEnv, OneStepProbe, ProbeParams
-
-SMALL = Config(num_frames=2_000, batch_size=32, buffer_size=1_000, warmup_steps=200,
-               eval_every=500, eval_episodes=2, final_eval_episodes=3, hidden_sizes=(32,),
-               eps_decay_frames=1_000)
+from tests.helpers import (SMALL, CounterEnv, assert_same_key_same_result,
+                           assert_vmapped_seed_equals_seed_alone, one_step_probe)
 
 
 @pytest.fixture(scope="module")
@@ -43,17 +40,6 @@ def test_metric_shapes_and_dtypes(vmapped_result):
     # Episodes completed in a report, at least 200 / 500 steps long each.
     assert np.all(metrics["train_episodes"] >= 1)
     assert np.all(metrics["train_episodes"] * metrics["train_episode_return"] <= 500 + 500)
-
-
-def assert_same_key_same_result(config, keys, result):
-    again = jax.jit(jax.vmap(make_train(config)))(keys)
-    chex.assert_trees_all_equal(result, again)
-
-
-def assert_vmapped_seed_equals_seed_alone(config, keys, result):
-    alone = jax.jit(make_train(config))(keys[1])
-    for batched, single in zip(jax.tree.leaves(result), jax.tree.leaves(alone)):
-        np.testing.assert_allclose(batched[1], single, rtol=1e-4, atol=1e-5)
 
 
 def test_same_key_same_result(vmapped_result):
@@ -130,8 +116,8 @@ def test_replay_wraps_around_keeping_newest():
 
 
 def test_evaluation_is_greedy():
-    env = OneStepProbe(terminate=False, rewarded_action=0)
-    env_params = ProbeParams(max_steps_in_episode=50)
+    env = one_step_probe(terminate=False, rewarded_action=0, steps=50)
+    env_params = env.default_params
     network = make_q_network(SMALL, num_actions=2, obs_shape=(1,))
     params = network.init(jax.random.key(0), jnp.ones((1,)))
     last = sorted(params)[-1]
@@ -177,8 +163,8 @@ def test_one_evaluation_program_serves_periodic_and_final_evaluations(eval_every
 
 def test_random_policy_is_uniform():
     # Each of 50 steps pays 1 for action 0 of 2: the return is Binomial(50, 1/2).
-    env = OneStepProbe(terminate=False, rewarded_action=0)
-    env_params = ProbeParams(max_steps_in_episode=50)
+    env = one_step_probe(terminate=False, rewarded_action=0, steps=50)
+    env_params = env.default_params
     returns = np.asarray(jax.jit(lambda key: random_policy_returns(key, env, env_params, 2_000))(
         jax.random.key(0)))
     assert returns.shape == (2_000,)

@@ -6,7 +6,7 @@ side in one run: 16 seeds, 4,000 frames of Breakout-MinAtar, all learning (batch
 
 import haiku as hk
 
-from purejaxdqn import Config, agent, train_seeds
+from purejaxdqn import Config, networks, train_seeds
 
 
 def haiku_conv(output_channels, kernel_shape, name=None):
@@ -17,15 +17,15 @@ def main():
     config = Config(env_name="Breakout-MinAtar", network="cnn", num_frames=4_000,
                     batch_size=32, buffer_size=4_000, warmup_steps=4, eval_every=0,
                     final_eval_episodes=1)
-    ours = agent.PatchConv2D
+    ours = networks.PatchConv2D
     for name, conv in [("hk.Conv2D", haiku_conv), ("PatchConv2D", ours),
                        ("hk.Conv2D", haiku_conv), ("PatchConv2D", ours)]:
-        agent.PatchConv2D = conv
+        networks.PatchConv2D = conv
         timings = {}
         train_seeds(config, 16, timings=timings)
         print(f"{name:12s} compile {timings['compile_s']:5.1f} s  run {timings['run_s']:5.1f} s",
               flush=True)
-    agent.PatchConv2D = ours
+    networks.PatchConv2D = ours
 
 
 if __name__ == "__main__":

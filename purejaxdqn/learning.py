@@ -1,0 +1,177 @@
+"""What the Q-network learns from: one small function per TD target or loss (rlax's where
+it has one), `td_loss` composing them for DQN's variants, the losses by name, and the
+optimiser. Each target function works on a batch, named with rlax's time suffixes
+(`q_tm1`, `a_tm1`, `r_t`, `discount_t`, `q_t`); illegal actions are masked through
+`policies.mask_illegal`."""
+
+from typing import NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+import rlax
+
+from purejaxdqn.config import LOSSES, Config
+from purejaxdqn.networks import expected_q, quantile_midpoints, return_atoms
+from purejaxdqn.policies import mask_illegal
+from purejaxdqn.replay import Transition
+
+LOSS_FUNCTIONS = {"huber": lambda td: rlax.huber_loss(td, 1.0), "mse": rlax.l2_loss}
+assert tuple(LOSS_FUNCTIONS) == LOSSES, "Config's loss names and their functions differ"
+
+
+class LearnStats(NamedTuple):
+    loss: chex.Array
+    abs_td_error: chex.Array
+    q_value: chex.Array
+
+
+def q_learning_td(q_tm1, a_tm1, r_t, discount_t, q_t, q_t_selector=None) -> chex.Array:
+    """TD errors of a batch: `rlax.q_learning`, or `rlax.double_q_learning` where a
+    selector (the online network's Q, or the target's masked to the legal actions) picks
+    the next action."""
+    chex.assert_rank([q_tm1, a_tm1, r_t, discount_t, q_t], [2, 1, 1, 1, 2])
+    if q_t_selector is None:
+        return jax.vmap(rlax.q_learning)(q_tm1, a_tm1, r_t, discount_t, q_t)
+    return jax.vmap(rlax.double_q_learning)(q_tm1, a_tm1, r_t, discount_t, q_t, q_t_selector)
+
+
+def categorical_losses(atoms, logits_tm1, a_tm1, r_t, discount_t, logits_t,
+                       q_t_selector=None) -> chex.Array:
+    """C51's cross-entropies of a batch (`rlax.categorical_q_learning`, or
+    `categorical_double_q_learning` with a selector), logits (batch, actions, atoms)."""
+    chex.assert_rank([logits_tm1, a_tm1, logits_t], [3, 1, 3])
+    args = (atoms, logits_tm1, a_tm1, r_t, discount_t, atoms, logits_t)
+    if q_t_selector is None:
+        return jax.vmap(rlax.categorical_q_learning, (None, 0, 0, 0, 0, None, 0))(*args)
+    return jax.vmap(rlax.categorical_double_q_learning,
+                    (None, 0, 0, 0, 0, None, 0, 0))(*args, q_t_selector)
+
+
+def quantile_losses(quantiles_tm1, tau, a_tm1, r_t, discount_t, quantiles_t_selector,
+                    quantiles_t) -> chex.Array:
+    """QR-DQN's quantile Huber losses (kappa 1) of a batch, `rlax.quantile_q_learning`;
+    quantiles (batch, actions, quantiles) as the network gives them (rlax wants quantiles
+    first). The selector ranks the next actions by its means."""
+    chex.assert_rank([quantiles_tm1, quantiles_t_selector, quantiles_t], 3)
+    first = lambda x: jnp.swapaxes(x, -1, -2)  # noqa: E731
+    return jax.vmap(rlax.quantile_q_learning, (0, None, 0, 0, 0, 0, 0, None))(
+        first(quantiles_tm1), tau, a_tm1, r_t, discount_t, first(quantiles_t_selector),
+        first(quantiles_t), 1.0)
+
+
+def munchausen_target(q_tm1: chex.Array, a_tm1: chex.Array, r_t: chex.Array,
+                      discount_t: chex.Array, q_t: chex.Array, alpha, temperature, clip,
+                      legal_tm1: chex.Array | None = None,
+                      legal_t: chex.Array | None = None) -> chex.Array:
+    """Munchausen DQN's target (Vieillard et al. 2020), per example of a batch:
+    r + alpha * clip(temperature * log pi(a_tm1 | s_tm1), clip, 0)
+      + discount * sum_a pi(a | s_t) * (q_t[a] - temperature * log pi(a | s_t)),
+    with pi the softmax of Q / temperature (over the legal actions, where masks are
+    given). `q_tm1` and `q_t` (batch, actions) are the target network's, at the states
+    acted in and reached. rlax has no Munchausen target; no gradient flows through it."""
+    chex.assert_rank([q_tm1, a_tm1, r_t, discount_t, q_t], [2, 1, 1, 1, 2])
+
+    def log_policy(q, legal):
+        return jax.nn.log_softmax(mask_illegal(q / temperature, legal), axis=-1)
+
+    log_pi_taken = jnp.take_along_axis(log_policy(q_tm1, legal_tm1), a_tm1[:, None], axis=-1)
+    bonus = alpha * jnp.clip(temperature * log_pi_taken[:, 0], clip, 0.0)
+    log_pi_t = log_policy(q_t, legal_t)
+    pi_t = jnp.exp(log_pi_t)
+    # An illegal action has pi 0 and log pi -inf: it adds nothing (not 0 * inf).
+    soft_value_t = jnp.sum(jnp.where(pi_t > 0, pi_t * (q_t - temperature * log_pi_t), 0.0),
+                           axis=-1)
+    return jax.lax.stop_gradient(r_t + bonus + discount_t * soft_value_t)
+
+
+def q_lambda_targets(q_next: chex.Array, reward: chex.Array, terminal: chex.Array,
+                     done: chex.Array, gamma, lambda_, legal_next=None) -> chex.Array:
+    """Peng's Q(lambda) targets over a rollout, time-major ((steps, envs), `q_next`
+    (steps, envs, actions): Q at each step's next observation, the true final one where
+    an episode ended). G_t = r_t + d_t ((1 - l_t) max Q(s_t+1) + l_t G_t+1), with d_t =
+    gamma, or 0 where the episode terminated, and l_t = lambda, or 0 where it ended
+    (terminated or truncated): a return never runs into the next episode, and a truncation
+    bootstraps from its final observation. The rollout's last step bootstraps from its next
+    observation alone (`rlax.lambda_returns`)."""
+    chex.assert_rank([q_next, reward, terminal, done], [3, 2, 2, 2])
+    value_next = jnp.max(mask_illegal(q_next, legal_next), axis=-1)
+    discount = gamma * (1.0 - terminal.astype(jnp.float32))
+    lambdas = lambda_ * (1.0 - done.astype(jnp.float32))
+    returns = jax.vmap(rlax.lambda_returns, in_axes=1, out_axes=1)
+    return returns(reward, discount, value_next, lambdas)
+
+
+def td_loss(online_params, target_params, batch: Transition, gamma, network, config: Config,
+            weights=None, steps=1, noise_key=None, legal_t=None, legal_tm1=None):
+    """Mean loss of a batch, weighted per example by `weights` if given (importance
+    sampling); returns it and (`LearnStats`, errors), where the errors' magnitudes set
+    new priorities.
+
+    The loss is `config.loss` of the TD errors (`q_learning_td`: Q-learning, or double Q
+    with `config.double_q`; or against `munchausen_target` with `config.munchausen`),
+    which are then the errors. With `config.distributional` it is C51's cross-entropy
+    (`categorical_losses`), with `config.quantile_regression` the quantile Huber loss
+    (`quantile_losses`), which is then also the error; the stats still report the TD
+    error of the Q-values. `steps` (per example) is how many rewards `batch.reward` sums
+    (n-step returns): the bootstrap is discounted by gamma ** steps. `noise_key` (noisy
+    networks) draws the online and target networks' noise. `legal_t` (bool, (batch,
+    actions)), where the environment has action masks, holds the legal actions at
+    `next_obs`: the target's max (double Q's argmax, C51's and QR-DQN's greedy next action,
+    Munchausen's next policy) ranges over them only, through rlax's double-Q targets with a
+    masked selector; `legal_tm1`, those at `obs`, restricts Munchausen's policy there.
+    """
+    online_key, target_key = (None, None) if noise_key is None else jax.random.split(noise_key)
+    c51, qr = config.distributional, config.quantile_regression
+    dist = c51 or qr  # the network's outputs are logits or quantiles, Q-values from them
+    if config.munchausen:  # the target network at obs too, in the same forward pass
+        q_tm1_target, out_t = jnp.split(network.apply(
+            target_params, jnp.concatenate([batch.obs, batch.next_obs]), target_key), 2)
+    else:
+        out_t = network.apply(target_params, batch.next_obs, target_key, logits=dist)
+    if config.double_q:
+        # One forward pass of the online network over obs and next_obs together.
+        both = network.apply(online_params, jnp.concatenate([batch.obs, batch.next_obs]),
+                             online_key, logits=dist)
+        out_tm1, out_t_selector = jnp.split(both, 2)
+    else:
+        out_tm1 = network.apply(online_params, batch.obs, online_key, logits=dist)
+    atoms = return_atoms(config)
+    to_q = ((lambda out: expected_q(out, atoms)) if c51 else
+            (lambda out: jnp.mean(out, axis=-1)) if qr else (lambda out: out))
+    q_tm1, q_t = to_q(out_tm1), to_q(out_t)
+    discount_t = gamma ** steps * (1.0 - batch.terminal.astype(jnp.float32))
+    scalar_args = (q_tm1, batch.action, batch.reward, discount_t, q_t)
+    q_t_selector = to_q(out_t_selector) if config.double_q else None
+    if legal_t is not None and not config.munchausen:  # (Munchausen masks its softmax)
+        # The max over legal actions: an argmax over them, then q_t's.
+        q_t_selector = mask_illegal(q_t if q_t_selector is None else q_t_selector, legal_t)
+    if config.munchausen:
+        target = munchausen_target(q_tm1_target, batch.action, batch.reward, discount_t,
+                                   q_t, config.munchausen_alpha, config.entropy_temperature,
+                                   config.log_policy_clip, legal_tm1, legal_t)
+        td_error = target - jnp.take_along_axis(q_tm1, batch.action[:, None], axis=-1)[:, 0]
+    else:
+        td_error = q_learning_td(*scalar_args, q_t_selector)
+    if c51:
+        errors = categorical_losses(atoms, out_tm1, batch.action, batch.reward, discount_t,
+                                    out_t, q_t_selector)
+    elif qr:
+        selector = mask_illegal(out_t_selector if config.double_q else out_t, legal_t)
+        errors = quantile_losses(out_tm1, quantile_midpoints(config), batch.action,
+                                 batch.reward, discount_t, selector, out_t)
+    else:
+        errors = td_error
+    losses = errors if dist else LOSS_FUNCTIONS[config.loss](td_error)
+    loss = jnp.mean(losses if weights is None else weights * losses)
+    q_taken = jnp.take_along_axis(q_tm1, batch.action[:, None], axis=-1)
+    stats = LearnStats(loss, jnp.mean(jnp.abs(td_error)), jnp.mean(q_taken))
+    return loss, (stats, errors)
+
+
+def make_optimizer(learning_rate, max_grad_norm,
+                   rule=optax.adam) -> optax.GradientTransformation:
+    """`rule` (Adam, DQN's; PQN takes RAdam) after global-norm clipping; the learning rate
+    (a value, traced or not, or an optax schedule) and the norm may be traced."""
+    return optax.chain(optax.clip_by_global_norm(max_grad_norm), rule(learning_rate))

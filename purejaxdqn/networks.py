@@ -1,0 +1,128 @@
+"""The Q-network: an observation encoder (MLP, convolution, or your own torso), hidden
+layers, and a Q head (plain or dueling; scalar, C51's categorical or QR-DQN's quantiles)."""
+
+from typing import Callable
+
+import chex
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+from purejaxdqn.config import Config
+from purejaxdqn.conv import PatchConv2D
+from purejaxdqn.noisy import NoisyLinear
+
+
+def make_q_network(config: Config, num_actions: int | None = None,
+                   obs_shape: tuple[int, ...] | None = None,
+                   torso: Callable | None = None) -> hk.Transformed:
+    """Haiku Q-network from observations of `obs_shape` (any dtype, any leading batch
+    axes) to `num_actions` Q-values: an MLP over the flattened observation, or with
+    `config.network` "cnn" over a 3x3 convolution's flattened features, or with "cnn_pool"
+    over their maxima across the grid, or over the features of your own `torso` (a Haiku
+    function from a batch of float32 observations, shape (batch, *obs_shape), to features
+    (batch, ...), flattened; in place of `config.network`'s); with a dueling head (value + advantage - mean
+    advantage) if `config.dueling`. With `config.layer_norm` every hidden layer (the
+    convolution's features too) is normalised (`hk.LayerNorm`) before its ReLU. With `config.noisy` its dense layers are
+    `NoisyLinear`: `apply(params, obs, noise_key)` draws fresh noise, and without a key
+    it uses the mean weights. With `config.distributional` (C51) the head gives each
+    action logits over `return_atoms(config)`, and the Q-values are their expectations;
+    `apply(..., logits=True)` returns the logits, of shape (..., num_actions, num_atoms).
+    With `config.quantile_regression` (QR-DQN) it gives each action `num_quantiles`
+    quantiles at `quantile_midpoints(config)`, and the Q-values are their means;
+    `apply(..., logits=True)` returns the quantiles, (..., num_actions, num_quantiles).
+
+    `num_actions` and `obs_shape` default to those of `config.env_name`.
+    """
+    if num_actions is None or obs_shape is None:
+        from purejaxdqn.envs import resolve_env
+
+        env, env_params, n = resolve_env(config.env_name)
+        num_actions = n if num_actions is None else num_actions
+        obs_shape = env.observation_space(env_params).shape if obs_shape is None else obs_shape
+    obs_shape = tuple(obs_shape)
+    if torso is not None and not callable(torso):
+        raise ValueError(f"network must be a Haiku function from a batch of observations to "
+                         f"features, got {type(torso).__name__}")
+    if torso is not None and config.network != "mlp":
+        raise ValueError(f"a network of your own replaces Config.network's torso; leave "
+                         f"network='mlp', not {config.network!r}")
+    if config.network != "mlp" and len(obs_shape) != 3:
+        raise ValueError(f"network={config.network!r} needs image observations (height, "
+                         f"width, channels); this environment's have shape {obs_shape}")
+
+    num_layers = len(config.hidden_sizes) + 1 + config.dueling
+    atoms_per_action = (config.num_atoms if config.distributional else
+                        config.num_quantiles if config.quantile_regression else 1)
+
+    def q_values(obs, noise_key=None, logits=False):
+        layer_keys = iter([None] * num_layers if noise_key is None
+                          else jax.random.split(noise_key, num_layers))
+
+        def dense(x, size, name):
+            if config.noisy:
+                return NoisyLinear(size, config.noisy_sigma0, name=f"noisy_{name}")(
+                    x, next(layer_keys))
+            return hk.Linear(size, name=name)(x)
+
+        def normalize(x, name):
+            return hk.LayerNorm(-1, create_scale=True, create_offset=True, name=name)(x)
+
+        def mlp(x, sizes, activate_final):
+            if not (config.noisy or config.layer_norm):  # Haiku's MLP (and its param names)
+                return hk.nets.MLP(sizes, activate_final=activate_final)(x)
+            for i, size in enumerate(sizes):
+                x = dense(x, size, f"linear_{i}")
+                if activate_final or i < len(sizes) - 1:
+                    x = normalize(x, f"layer_norm_{i}") if config.layer_norm else x
+                    x = jax.nn.relu(x)
+            return x
+
+        batch_shape = obs.shape[:obs.ndim - len(obs_shape)]
+        # Observations are stored in their native dtype; cast here, where they are used.
+        x = obs.astype(jnp.float32).reshape(-1, *obs_shape)
+        if torso is not None:
+            x = torso(x)
+        elif config.network != "mlp":
+            # hk.Conv2D's module name, so params saved with either load into both.
+            x = PatchConv2D(config.conv_channels, kernel_shape=3, name="conv2_d")(x)
+            x = jax.nn.relu(normalize(x, "conv_layer_norm") if config.layer_norm else x)
+        if config.network == "cnn_pool":
+            # Whether each filter's pattern is anywhere on the grid, not where: what is
+            # learned at one cell holds at every cell.
+            x = jnp.max(x, axis=(-3, -2))
+        x = x.reshape(x.shape[0], -1)
+        head_shape = (-1, num_actions, atoms_per_action)
+        if config.dueling:
+            features = mlp(x, config.hidden_sizes, activate_final=True)
+            value = dense(features, atoms_per_action, "value").reshape(-1, 1, atoms_per_action)
+            advantage = dense(features, num_actions * atoms_per_action, "advantage")
+            advantage = advantage.reshape(head_shape)
+            head = value + advantage - jnp.mean(advantage, axis=1, keepdims=True)
+        else:
+            head = mlp(x, [*config.hidden_sizes, num_actions * atoms_per_action],
+                       activate_final=False).reshape(head_shape)
+        head = head.reshape(*batch_shape, num_actions, atoms_per_action)
+        if config.quantile_regression:
+            return head if logits else jnp.mean(head, axis=-1)
+        if not config.distributional:
+            return head[..., 0]
+        return head if logits else expected_q(head, return_atoms(config))
+
+    return hk.without_apply_rng(hk.transform(q_values))
+
+
+def return_atoms(config: Config) -> chex.Array:
+    """C51's fixed support: `num_atoms` returns evenly spaced over [v_min, v_max]."""
+    return jnp.linspace(config.v_min, config.v_max, config.num_atoms)
+
+
+def quantile_midpoints(config: Config) -> chex.Array:
+    """QR-DQN's quantile levels: the midpoints (2i + 1) / (2N) of N equal slices of [0, 1]."""
+    return (jnp.arange(config.num_quantiles) + 0.5) / config.num_quantiles
+
+
+def expected_q(logits: chex.Array, atoms: chex.Array) -> chex.Array:
+    """Q-values: the means of categorical distributions over `atoms` (last axis)."""
+    return jnp.sum(jax.nn.softmax(logits) * atoms, axis=-1)
+
