@@ -58,13 +58,13 @@ def test_different_seeds_differ(vmapped_result):
 
 
 def test_legacy_uint32_keys_work():
-    result = jax.jit(make_train(SMALL))(jax.random.PRNGKey(0))
+    result = jax.eval_shape(make_train(SMALL), jax.random.PRNGKey(0))
     assert result.metrics["eval_return"].shape == (4,)
 
 
 def test_eval_every_zero_reports_once_without_eval():
     config = Config(**{**SMALL.__dict__, "eval_every": 0})
-    metrics = jax.jit(make_train(config))(jax.random.key(0)).metrics
+    metrics = jax.eval_shape(make_train(config), jax.random.key(0)).metrics
     assert "eval_return" not in metrics
     assert metrics["loss"].shape == (1,) and metrics["final_eval_return"].shape == ()
 
