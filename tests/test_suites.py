@@ -127,7 +127,7 @@ def test_time_limits_bootstrap_and_terminations_do_not(suite):
     parts = make_parts(config, raw, raw_params)
     hparams = config.hyperparams()
     num_actions = parts.env.action_space(parts.env_params).n
-    state = init_state(parts, jax.random.key(0), hparams)
+    state = jax.jit(lambda key: init_state(parts, key, hparams))(jax.random.key(0))
     if suite == "jumanji":  # circle to the time limit
         actions, ends = _snake_circle(state.env_state.head_position), {12: "t"}
     step = jax.jit(lambda s, k: act(parts, s, k, hparams))
