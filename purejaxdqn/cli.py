@@ -69,12 +69,13 @@ def _num_seeds(text: str) -> int:
     from purejaxdqn.layout import check_num_seeds
 
     try:
-        return check_num_seeds(int(text))
+        value = int(text)
     except ValueError:
-        try:
-            return check_num_seeds(text)  # (says what was given)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
+        value = text  # (the error says what was given)
+    try:
+        return check_num_seeds(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _grid_entry(text: str) -> tuple[str, list[float]]:
