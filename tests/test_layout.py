@@ -270,10 +270,10 @@ np.savez(sys.argv[1], w=w, final=result.metrics["final_eval_return"],
 
 @pytest.mark.slow
 def test_on_a_cpu_a_seed_gives_the_same_bits_alone_and_on_any_device_count(tmp_path):
-    # 6 seeds on 1, 2 and 3 devices (PUREJAXDQN_CPU_DEVICES) and on 4 set by the user's
+    # 6 seeds on 1 and 2 devices (PUREJAXDQN_CPU_DEVICES) and on 4 set by the user's
     # XLA_FLAGS (padded to 8), side by side; seed 5 also trained alone on one device, and
     # a sweep on one and on two.
-    layouts = {"1": cli_env("1"), "2": cli_env("2"), "3": cli_env("3"),
+    layouts = {"1": cli_env("1"), "2": cli_env("2"),
                "4": cli_env(None, XLA_FLAGS="--xla_force_host_platform_device_count=4")}
     paths = {devices: tmp_path / f"{devices}.npz" for devices in layouts}
     done = finish([start(
@@ -288,6 +288,6 @@ def test_on_a_cpu_a_seed_gives_the_same_bits_alone_and_on_any_device_count(tmp_p
         # The result stays split over the devices: gcd(6, devices) shards, never gathered.
         assert int(runs[devices]["shards"]) == math.gcd(6, int(devices))
     assert bool(runs["1"]["alone"])  # seed 5 of 6 is seed 5 trained alone
-    for devices in ("2", "3", "4"):
+    for devices in ("2", "4"):
         for name in ("w", "final") + (("swept",) if devices == "2" else ()):
             np.testing.assert_array_equal(runs[devices][name], runs["1"][name], err_msg=name)

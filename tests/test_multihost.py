@@ -100,8 +100,8 @@ def results_of(runs: list[tuple]) -> list[dict]:
 
 # Each test starts its one-process reference beside the processes it compares with it:
 # compiling is mostly one core's work, so they overlap on a machine of two.
-# 2 processes x 2 devices; 2 x 1 is the CLI's and the sweep's below.
-@pytest.mark.parametrize("processes,devices,config", [(2, 2, "dqn"), (2, 1, "pqn")])
+# 2 processes x 2 devices, PQN; DQN's 2 x 1 is the CLI's and the sweep's below.
+@pytest.mark.parametrize("processes,devices,config", [(2, 2, "pqn")])
 def test_processes_match_one_process_with_as_many_devices(processes, devices, config):
     one, *many = results_of(finish(start_script(1, processes * devices, config)
                                    + start_script(processes, devices, config)))

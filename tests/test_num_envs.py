@@ -16,8 +16,9 @@ SMALL = Config(num_frames=2_000, batch_size=32, buffer_size=1_000, warmup_steps=
                eps_decay_frames=1_000, num_envs=4)
 
 
-@pytest.mark.parametrize("num_envs, train_every", [(4, 4), (8, 4), (2, 4)])
-@pytest.mark.parametrize("n_step", [1, 3])
+# Two learning steps per acting step (8 environments), and with 3-step windows two acting
+# steps per learning step (2) and one each (4).
+@pytest.mark.parametrize("n_step, num_envs, train_every", [(1, 8, 4), (3, 2, 4), (3, 4, 4)])
 @pytest.mark.slow
 def test_probe_q_values(n_step, num_envs, train_every):
     # A time limit bootstraps from the final obs; a termination does not.

@@ -62,6 +62,7 @@ def test_q_lambda_targets_match_numpy(masked):
         one_step, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_vmapped_seed_is_the_seed_alone():
     keys = jax.random.split(jax.random.key(5), 2)
     result = jax.jit(jax.vmap(make_train(SMALL_PQN)))(keys)
@@ -71,6 +72,7 @@ def test_a_vmapped_seed_is_the_seed_alone():
     assert result.metrics["loss"].shape == (2, 1) and np.all(result.metrics["train_episodes"] > 0)
 
 
+@pytest.mark.slow
 def test_a_sweep_over_lambda_and_the_learning_rate_is_one_program():
     result = sweep(SMALL_PQN, {"q_lambda": [0.0, 0.9], "learning_rate": [1e-3]}, num_seeds=2)
     assert [c["q_lambda"] for c in result.configs] == [0.0, 0.9]

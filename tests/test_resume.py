@@ -76,22 +76,17 @@ def kill_after_checkpoints(out, count: int, flags=FLAGS, env=None) -> None:
             process.wait()
 
 
+# DQN with periodic evaluation is killed and resumed in tests/test_multihost.py (one
+# process of two) and tests/test_layout.py (on another device count).
 @pytest.mark.slow
-@pytest.mark.parametrize("flags", [FLAGS, MINATAR_FLAGS, PQN_FLAGS],
-                         ids=["cartpole", "minatar-no-eval", "pqn"])
+@pytest.mark.parametrize("flags", [MINATAR_FLAGS, PQN_FLAGS], ids=["minatar-no-eval", "pqn"])
 def test_killed_and_resumed_run_is_bitwise_identical(tmp_path, flags):
-    # The uninterrupted run beside the one to kill: compiling is mostly one core's work.
-    log, env = tmp_path / "whole.log", compile_cache(tmp_path / "cache")
-    with open(log, "w") as stderr:
-        whole = start(["train", *flags, "--out", tmp_path / "whole"], env,
-                      stdout=subprocess.DEVNULL, stderr=stderr)
-    try:
-        kill_after_checkpoints(tmp_path / "resumed", 2, flags, env)
-        assert whole.wait(timeout=600) == 0, log.read_text()
-    finally:
-        if whole.poll() is None:
-            os.kill(whole.pid, signal.SIGKILL)
-            whole.wait()
+    # The uninterrupted run first: the run killed and the resumed one load its program from
+    # the cache.
+    env = compile_cache(tmp_path / "cache")
+    status, _, stderr = run_cli("train", *flags, "--out", tmp_path / "whole", env=env)
+    assert status == 0, stderr
+    kill_after_checkpoints(tmp_path / "resumed", 2, flags, env)
     # Killed between writing segment 2's checkpoint and removing segment 1's.
     reports = (1, 2) if flags is MINATAR_FLAGS else (2, 4)  # without evaluation: a report
     # a segment

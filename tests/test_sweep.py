@@ -16,6 +16,7 @@ SMALL = Config(num_frames=1_000, batch_size=32, buffer_size=1_000, warmup_steps=
                eps_decay_frames=500)
 
 
+@pytest.mark.slow
 def test_sweep_is_configs_by_seeds_and_matches_single_runs():
     grid = {"learning_rate": [1e-4, 1e-2], "gamma": [0.9, 0.99, 0.5]}
     result = sweep(SMALL, grid, num_seeds=2, seed=3)

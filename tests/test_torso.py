@@ -55,6 +55,7 @@ def test_the_torso_feeds_each_head(head):
     assert not np.allclose(network.apply(moved, obs), q)
 
 
+@pytest.mark.slow
 def test_a_torso_trains_under_vmap_and_in_a_sweep():
     config = dataclasses.replace(SMALL, dueling=True)
     result = jax.jit(jax.vmap(make_train(config, network=tanh_torso)))(

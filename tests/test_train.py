@@ -199,6 +199,7 @@ def test_a_fresh_state_is_batched_over_seeds_but_for_its_counters():
         assert batched == (leaf.ndim > 0), jax.tree_util.keystr(path)
 
 
+@pytest.mark.slow
 def test_unrolling_the_acting_loop_changes_no_result(vmapped_result):
     """`act_unroll` only changes how many acting steps one loop iteration holds, with a
     count that does not divide the block as well (3 of SMALL's 4 acting steps a block)."""
