@@ -81,19 +81,27 @@ def start_seed(parts: Parts, key):
     return key, parts.network.init(net_key, obs[0]), obs, env_state
 
 
-def act(parts: Parts, state, key, hparams: HyperParams):
+def feedforward_q(parts: Parts, state, noise_key):
+    """Q-values at the state's observations (a noisy network's noise drawn with
+    `noise_key`, where given), and the state, unchanged."""
+    noise = () if noise_key is None else (noise_key,)
+    return parts.network.apply(state.online_params, state.obs, *noise), state
+
+
+def act(parts: Parts, state, key, hparams: HyperParams, q_values: Callable = feedforward_q):
     """One step of the `num_envs` environments, epsilon-greedy from one batched forward
-    pass: (state, (stored transitions, done, episode returns so far)), leading axis the
-    environments."""
-    config, network = parts.config, parts.network
+    pass (`q_values(parts, state, noise_key) -> (q, state)`: `feedforward_q`, or a
+    recurrent network's, which moves its memory on): (state, (stored transitions, done,
+    episode returns so far)), leading axis the environments."""
+    config = parts.config
     act_key, env_key = jax.random.split(key)
     legal = legal_actions(parts.env, state.obs)
+    q, state = q_values(parts, state, act_key if config.noisy else None)
     if config.noisy:  # the noise explores: greedy in the freshly perturbed network
-        q = network.apply(state.online_params, state.obs, act_key)
         action = greedy_action(q, legal)
     else:
-        action = select_action(act_key, network.apply(state.online_params, state.obs),
-                               exploration_epsilon(state.frame, hparams, config), legal)
+        action = select_action(act_key, q, exploration_epsilon(state.frame, hparams, config),
+                               legal)
     obs, env_state, reward, terminated, truncated, info = step_envs(
         parts.env, env_keys(env_key, config.num_envs), state.env_state, action,
         parts.env_params)
@@ -109,11 +117,12 @@ def act(parts: Parts, state, key, hparams: HyperParams):
     return state, (replay.stored(transition, done, config), done, episode_return)
 
 
-def rollout(parts: Parts, state, hparams: HyperParams):
-    """`acts_per_block` acting steps (`act`) in one scan, from keys split off the state's:
-    (state, a key for the block's learning, (stored transitions, done, episode returns so
-    far), leading axes (steps, environments))."""
+def rollout(parts: Parts, state, hparams: HyperParams, step: Callable = act):
+    """`acts_per_block` acting steps (`step`, by default `act`) in one scan, from keys
+    split off the state's: (state, a key for the block's learning, what the steps return:
+    (stored transitions, done, episode returns so far), leading axes (steps,
+    environments))."""
     key, learn_key, *act_keys = jax.random.split(state.key, 2 + parts.acts_per_block)
-    state, out = jax.lax.scan(lambda s, k: act(parts, s, k, hparams), state._replace(key=key),
+    state, out = jax.lax.scan(lambda s, k: step(parts, s, k, hparams), state._replace(key=key),
                               jnp.stack(act_keys), unroll=parts.config.act_unroll)
     return state, learn_key, out

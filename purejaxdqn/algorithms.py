@@ -7,8 +7,9 @@ through it)."""
 
 from typing import Callable, NamedTuple
 
-from purejaxdqn import dqn, pqn, replay
+from purejaxdqn import dqn, pqn, pqn_rnn, replay
 from purejaxdqn.config import ALGORITHMS as NAMES
+from purejaxdqn.config import Config
 
 
 class Algorithm(NamedTuple):
@@ -22,8 +23,16 @@ class Algorithm(NamedTuple):
     make_buffer: Callable | None = None
 
 
+# By `Config.algorithm`, and with "_rnn" where `Config.memory` sets a recurrent core.
 ALGORITHMS = {
     "dqn": Algorithm(dqn.init_state, dqn.run_block, replay.make_buffer),
     "pqn": Algorithm(pqn.init_state, pqn.run_block),
+    "pqn_rnn": Algorithm(pqn_rnn.init_state, pqn_rnn.run_block),
 }
-assert tuple(ALGORITHMS) == NAMES, "config.ALGORITHMS and the registry differ"
+assert tuple(name for name in ALGORITHMS if not name.endswith("_rnn")) == NAMES, \
+    "config.ALGORITHMS and the registry differ"
+
+
+def algorithm_of(config: Config) -> Algorithm:
+    """The registered algorithm that runs `config`."""
+    return ALGORITHMS[config.algorithm + ("_rnn" if config.memory != "none" else "")]

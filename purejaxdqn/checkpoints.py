@@ -251,7 +251,11 @@ def differences(saved: dict, wanted: dict, label=str) -> list[str]:
     whose value is not the one in `saved`: the one check of a resume against the run it
     continues (the CLI labels names as flags, `train_resumable` as they are)."""
     def show(value):
-        return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+        if not isinstance(value, (list, tuple)):
+            return str(value)
+        # (name, value) pairs (`Config.env_params`) as name=value
+        return ",".join("=".join(map(str, x)) if isinstance(x, (list, tuple)) else str(x)
+                        for x in value)
 
     return [f"{label(name)} {show(value)} differs from the checkpoint's "
             f"{show(saved.get(name))}" for name, value in wanted.items()

@@ -29,6 +29,15 @@ def _sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
 
 
+def _env_param(text: str) -> tuple[str, int | float]:
+    name, equals, value = text.partition("=")
+    try:
+        number = float(value)
+        return name.strip(), int(number) if number.is_integer() and "." not in value else number
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=NUMBER, got {text!r}") from None
+
+
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per `Config` field, e.g. --learning-rate, its help the field's docstring,
     with its default shown."""
@@ -45,6 +54,10 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
         elif field.name == "hidden_sizes":
             parser.add_argument(flag, type=_sizes, **kwargs)
+        elif field.name == "env_params":
+            kwargs["help"] = kwargs["help"].replace("(default: ())", "(repeat it for several)")
+            parser.add_argument("--env-param", type=_env_param, action="append",
+                                metavar="NAME=VALUE", **kwargs)
         else:
             parser.add_argument(flag, type=type(field.default), **kwargs)
 
@@ -287,7 +300,7 @@ def _mkdir(directory: Path, what: str) -> None:
 
 
 def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+    return "--env-param" if name == "env_params" else "--" + name.replace("_", "-")
 
 
 DEFAULT_NUM_SEEDS, DEFAULT_SEED = 16, 0
@@ -350,7 +363,7 @@ def check_train(args) -> "TrainPlan | None":
         plan = TrainPlan(config, _or(args.num_seeds, DEFAULT_NUM_SEEDS),
                          _or(args.seed, DEFAULT_SEED), args.out, args.segment_frames,
                          report_every, csv=args.csv, tensorboard=args.tensorboard)
-    resolve_env(plan.config.env_name)
+    resolve_env(plan.config.env_name, overrides=plan.config.env_params)
     if args.tensorboard:
         if args.out is None:
             raise ValueError("--tensorboard needs --out DIR")
@@ -383,7 +396,7 @@ def check_sweep(args) -> "SweepPlan":
                      _or(args.num_seeds, DEFAULT_NUM_SEEDS), _or(args.seed, DEFAULT_SEED),
                      args.out)
     grid_settings(plan.config, plan.grid)
-    resolve_env(plan.config.env_name)
+    resolve_env(plan.config.env_name, overrides=plan.config.env_params)
     if plan.out is not None:
         prepare_out_dir(plan.out, create=is_main_process())
     return plan

@@ -26,6 +26,7 @@ class HyperParams(NamedTuple):
 TRACED_FIELDS = HyperParams._fields
 LOSSES = ("huber", "mse")
 NETWORKS = ("mlp", "cnn", "cnn_pool")
+MEMORIES = ("none", "lstm", "gru")
 ALGORITHMS = ("dqn", "pqn")
 
 
@@ -83,6 +84,9 @@ class Config:
     """The gymnax environment id, or SUITE:NAME for a research suite's environment
     (`craftax:Craftax-Classic-Symbolic-v1`, `navix:Navix-Empty-5x5-v0`, `jumanji:Snake-v1`,
     `xminigrid:MiniGrid-Empty-8x8`; each an extra: `pip install "purejaxdqn[navix]"`)."""
+    env_params: tuple = ()
+    """Fields of the environment's params set by name, over its defaults: (name, value)
+    pairs, or a dict (on the command line: --env-param memory_length=30, repeated)."""
     bootstrap_on_truncation: bool = True
     """Bootstrap from the final observation at time limits (a truncation is not a terminal
     state)."""
@@ -102,6 +106,15 @@ class Config:
     invariant)."""
     conv_channels: int = 16
     """Filters of the 3x3 convolution (`cnn`, `cnn_pool`)."""
+    memory: str = "none"
+    """`none`: a feedforward network; `lstm` or `gru`: a recurrent core (`hk.LSTM`,
+    `hk.GRU`) between the hidden layers and the Q head, its state reset at every episode's
+    start, for tasks that one observation does not show whole (PQN only, for now)."""
+    memory_size: int = 128
+    """Units of the recurrent core (`memory`)."""
+    memory_window: int = 0
+    """PQN with memory: steps of each environment's previous rollout prepended to the
+    sequence each update learns from (PureJaxQL's memory window)."""
     layer_norm: bool = False
     """Normalise each hidden layer (and the convolution's features) before its ReLU
     (`hk.LayerNorm`): what PQN, without a target network, relies on."""
@@ -158,6 +171,9 @@ class Config:
 
     def __post_init__(self):
         object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+        if isinstance(self.env_params, dict):
+            object.__setattr__(self, "env_params", tuple(sorted(self.env_params.items())))
+        object.__setattr__(self, "env_params", tuple(map(tuple, self.env_params)))
         _validate(self)
 
     @classmethod
@@ -265,6 +281,25 @@ PRESETS = {
         num_minibatches=16, hidden_sizes=(256, 256), layer_norm=True, learning_rate=1e-4,
         lr_linear_decay=True, max_grad_norm=10.0, reward_scale=0.1, gamma=0.99, q_lambda=0.95,
         eps_start=1.0, eps_end=0.2, eps_decay_frames=99_942, loss="mse", eval_every=0),
+    # PQN with memory on bsuite's MemoryChain (a context shown at the first step, asked
+    # for `memory_length` steps later), at memory_length 30: PureJaxQL's
+    # pqn_rnn_memory_chain.yaml (32 x 128 frames an update, a 4-step window, a GRU,
+    # epsilon to 0.01 over 10% of the frames), its two 256-unit layers and GRU at one of
+    # 64, for 48 updates, not 24 (benchmarks/results/memory-preset-search.txt).
+    "memorychain-pqn-rnn": dict(
+        algorithm="pqn", env_name="MemoryChain-bsuite", env_params={"memory_length": 30},
+        memory="gru", memory_size=64, hidden_sizes=(64,), layer_norm=True, num_envs=32,
+        num_steps=128, memory_window=4, num_minibatches=16, num_epochs=4, learning_rate=1e-3,
+        eps_end=0.01, eps_decay_frames=19_660, num_frames=48 * 4096, loss="mse", eval_every=0),
+    # PQN with memory on CartPole: PureJaxQL's pqn_rnn_cartpole.yaml (244 updates of 32 x
+    # 64 frames, a 4-step window, 4 epochs of 16 minibatches, lr 1e-4 decaying, epsilon to
+    # 0.2 over 20%, rewards x 0.1), its 256-unit layers and GRU at 64
+    # (benchmarks/results/memory-preset-search.txt).
+    "cartpole-pqn-rnn": dict(
+        algorithm="pqn", memory="gru", memory_size=64, hidden_sizes=(64, 64), layer_norm=True,
+        num_envs=32, num_steps=64, memory_window=4, num_minibatches=16, num_epochs=4,
+        learning_rate=1e-4, lr_linear_decay=True, reward_scale=0.1, eps_end=0.2,
+        eps_decay_frames=99_942, num_frames=244 * 2048, loss="mse", eval_every=0),
     # The environment suites (docs/suites.md), from one sweep each over 16 seeds
     # (benchmarks/results/suite-preset-search.txt), checked on 16 fresh seeds by
     # benchmarks/environments.py --suites. A sparse reward of 1 at the goal: gamma 0.99
@@ -306,11 +341,12 @@ DQN_ONLY = ("batch_size", "buffer_size", "warmup_steps", "train_every", "tau",
             "priority_exponent", "importance_beta_start", "distributional", "quantile_regression",
             "munchausen")
 PQN_ONLY = ("num_steps", "num_epochs", "num_minibatches", "q_lambda", "lr_linear_decay",
-            "reward_scale")
+            "reward_scale", "memory", "memory_size", "memory_window")
 
 
 def _validate(c: Config) -> None:
     _require(c.algorithm in ALGORITHMS, "algorithm", f"one of {ALGORITHMS}", c.algorithm)
+    _require(c.memory in MEMORIES, "memory", f"one of {MEMORIES}", c.memory)
     defaults = {f.name: f.default for f in dataclasses.fields(Config)}
     other_fields = DQN_ONLY if c.algorithm == "pqn" else PQN_ONLY
     for field in other_fields:
@@ -320,10 +356,10 @@ def _validate(c: Config) -> None:
                  f"{c.algorithm!r}", getattr(c, field))
     for field in ("num_frames", "batch_size", "buffer_size", "train_every", "num_envs",
                   "act_unroll", "eval_episodes", "final_eval_episodes", "n_step", "conv_channels",
-                  "num_steps", "num_epochs", "num_minibatches"):
+                  "num_steps", "num_epochs", "num_minibatches", "memory_size"):
         value = getattr(c, field)
         _require(_is_int(value) and value > 0, field, "an integer > 0", value)
-    for field in ("warmup_steps", "eval_every"):
+    for field in ("warmup_steps", "eval_every", "memory_window"):
         value = getattr(c, field)
         _require(_is_int(value) and value >= 0, field, "an integer >= 0", value)
     if c.algorithm == "pqn":
@@ -332,6 +368,11 @@ def _validate(c: Config) -> None:
                  f"a divisor of num_envs * num_steps ({rollout}), the frames of a rollout",
                  c.num_minibatches)
         block = f"num_envs * num_steps ({rollout}): whole rollouts"
+        _require(c.memory == "none" or c.num_envs % c.num_minibatches == 0, "num_minibatches",
+                 f"a divisor of num_envs ({c.num_envs}) with memory: a minibatch is whole "
+                 f"environments' sequences", c.num_minibatches)
+        _require(c.memory != "none" or c.memory_window == 0, "memory_window",
+                 "0 without memory", c.memory_window)
     else:
         _validate_dqn(c)
         block = (f"train_every ({c.train_every})" if c.num_envs == 1 else
@@ -389,6 +430,8 @@ def _validate(c: Config) -> None:
         _require(isinstance(getattr(c, field), bool), field, "a bool", getattr(c, field))
     _require(c.loss in LOSSES, "loss", f"one of {LOSSES}", c.loss)
     _require(c.network in NETWORKS, "network", f"one of {NETWORKS}", c.network)
+    _require(all(len(pair) == 2 and isinstance(pair[0], str) for pair in c.env_params),
+             "env_params", "(name, value) pairs or a dict of names", c.env_params)
     _require(_is_int(c.target_update_period) and c.target_update_period >= 0,
              "target_update_period", "an integer >= 0", c.target_update_period)
     _require(isinstance(c.env_name, str), "env_name", "a string", c.env_name)

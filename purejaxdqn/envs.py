@@ -15,12 +15,13 @@ def make_env(env_name: str):
     return gymnax.make(env_name)
 
 
-def resolve_env(env_name: str, env=None, env_params=None):
+def resolve_env(env_name: str, env=None, env_params=None, overrides=()):
     """(env, env_params, num_actions): `env` or else `env_name`'s, checked for DQN.
 
     A name "SUITE:NAME", or an environment object of one of the `SUITES`, comes wrapped in
     that suite's adapter (see `purejaxdqn.suites`), with the suite's own params, if any,
-    as `env_params`. `env_params` defaults to the environment's `default_params`.
+    as `env_params`. `env_params` defaults to the environment's `default_params`; then
+    each (field, value) of `overrides` (`Config.env_params`) is set in it.
     """
     Environment = import_gymnax().environments.environment.Environment
     if env is None and ":" in env_name:
@@ -38,8 +39,31 @@ def resolve_env(env_name: str, env=None, env_params=None):
         default_params = env.default_params
     else:
         raise ValueError(f"env must be a gymnax Environment instance, got {type(env).__name__}")
-    env_params = default_params if env_params is None else env_params
+    env_params = with_fields(default_params if env_params is None else env_params, overrides,
+                             env.name)
     return env, env_params, _num_actions(env, env_params)
+
+
+def with_fields(env_params, overrides, env_name: str):
+    """`env_params` with each (field, value) of `overrides` set; a field it lacks is
+    refused in one line, naming the close matches and the fields there are."""
+    import dataclasses
+    import difflib
+
+    if not overrides:
+        return env_params
+    fields = ([f.name for f in dataclasses.fields(env_params)]
+              if dataclasses.is_dataclass(env_params) else [])
+    for name, value in overrides:
+        if name not in fields:
+            close = difflib.get_close_matches(name, fields, n=1)
+            raise ValueError(
+                f"Config.env_params: {env_name}'s params have no field {name!r}"
+                f"{f'; did you mean {close[0]!r}?' if close else ''} (fields: "
+                f"{', '.join(fields) or 'none'})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"Config.env_params: {name} must be a number, got {value!r}")
+    return env_params.replace(**dict(overrides))
 
 
 def step_envs(env, keys, states, actions, env_params):

@@ -1,17 +1,15 @@
 """Whole episodes of a fixed policy: the greedy agent's return, and a random policy's."""
 
-from typing import Callable
-
 import chex
 import jax
 import jax.numpy as jnp
 
 from purejaxdqn.batching import varying_with
-from purejaxdqn.policies import greedy_policy, uniform_policy
+from purejaxdqn.policies import Policy, greedy_policy, uniform_policy
 
 
-def play_episode(key, policy: Callable, env, env_params):
-    """One episode of `policy(key, obs) -> action`, run for `max_steps_in_episode` steps:
+def play_episode(key, policy: Policy, env, env_params):
+    """One episode of `policy`, run for `max_steps_in_episode` steps:
     (undiscounted return, trace). Rewards after the episode's first termination or
     truncation are masked out of the return; the trace holds, per step, the environment
     state and observation acted on, the reward, and whether the episode had already ended
@@ -23,22 +21,23 @@ def play_episode(key, policy: Callable, env, env_params):
     env_step = getattr(env, "step_in_episode", env.step)
 
     def step(carry, key):
-        obs, env_state, done, total = carry
-        action = policy(jax.random.fold_in(key, 1), obs)
+        obs, env_state, done, total, policy_carry = carry
+        action, policy_carry = policy.act(jax.random.fold_in(key, 1), obs, policy_carry)
         next_obs, next_state, reward, terminated, truncated, _ = env_step(
             key, env_state, action, env_params)
         total = total + jnp.where(done, 0.0, reward)
-        return ((next_obs, next_state, done | terminated | truncated, total),
+        return ((next_obs, next_state, done | terminated | truncated, total, policy_carry),
                 (env_state, obs, reward, done))
 
     keys = jax.random.split(step_key, env_params.max_steps_in_episode)
-    init = varying_with(key, (obs, env_state, jnp.bool_(False), jnp.float32(0.0)))
-    (_, _, _, total), trace = jax.lax.scan(step, init, keys)
+    init = varying_with(key, (obs, env_state, jnp.bool_(False), jnp.float32(0.0),
+                              policy.carry))
+    (_, _, _, total, _), trace = jax.lax.scan(step, init, keys)
     return total, trace
 
 
-def episode_returns(key, policy: Callable, env, env_params, num_episodes: int) -> chex.Array:
-    """Undiscounted returns, shape (num_episodes,), of `policy(key, obs) -> action`: the
+def episode_returns(key, policy: Policy, env, env_params, num_episodes: int) -> chex.Array:
+    """Undiscounted returns, shape (num_episodes,), of `policy`: the
     episodes run side by side (see `play_episode`)."""
     return jax.vmap(lambda k: play_episode(k, policy, env, env_params)[0])(
         jax.random.split(key, num_episodes))

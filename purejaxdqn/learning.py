@@ -175,3 +175,14 @@ def make_optimizer(learning_rate, max_grad_norm,
     """`rule` (Adam, DQN's; PQN takes RAdam) after global-norm clipping; the learning rate
     (a value, traced or not, or an optax schedule) and the norm may be traced."""
     return optax.chain(optax.clip_by_global_norm(max_grad_norm), rule(learning_rate))
+
+
+def pqn_optimizer(hparams, config: Config) -> optax.GradientTransformation:
+    """PQN's (with or without memory): RAdam, as its authors' code has it, after
+    global-norm clipping, its learning rate decaying linearly to 0 over the run's gradient
+    steps where `config.lr_linear_decay`."""
+    learning_rate = hparams.learning_rate
+    if config.lr_linear_decay:
+        steps = config.num_frames // config.block_frames * config.num_epochs * config.num_minibatches
+        learning_rate = optax.linear_schedule(hparams.learning_rate, 0.0, steps)
+    return make_optimizer(learning_rate, hparams.max_grad_norm, optax.radam)

@@ -3,7 +3,7 @@ greedy and epsilon-greedy actions every loop acts with, and the greedy and unifo
 policies that evaluation plays. Illegal actions are masked here and nowhere else
 (`mask_illegal`)."""
 
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 import chex
 import jax
@@ -60,18 +60,36 @@ def select_action(key: chex.PRNGKey, q: chex.Array, epsilon: chex.Array,
     return jnp.where(explore, random_action, greedy_action(q, legal)).astype(jnp.int32)
 
 
-def greedy_policy(network, params, env=None) -> Callable:
-    """The policy (key, obs) -> action that takes the action of highest Q-value (among
-    the legal ones, where `env` says which; see `envs.legal_actions`)."""
-    def greedy(_, obs):
-        return greedy_action(network.apply(params, obs),
-                             None if env is None else legal_actions(env, obs))
+class Policy(NamedTuple):
+    """A policy as evaluation plays it: `act(key, obs, carry) -> (action, carry)`, from
+    `carry` at an episode's start (a recurrent network's memory, or nothing)."""
 
-    return greedy
+    act: Callable
+    carry: Any = ()
 
 
-def uniform_policy(env, env_params) -> Callable:
-    """The policy (key, obs) -> action drawn uniformly at random (among the legal
-    actions, where `env` says which; see `envs.legal_actions`)."""
+def greedy_policy(network, params, env=None) -> Policy:
+    """The policy that takes the action of highest Q-value (among the legal ones, where
+    `env` says which; see `envs.legal_actions`). A recurrent network (see
+    `networks.RecurrentQNetwork`) carries its memory from step to step of one episode
+    (`obs` then one observation), from a fresh one."""
+    def legal(obs):
+        return None if env is None else legal_actions(env, obs)
+
+    if not hasattr(network, "initial_memory"):
+        return Policy(lambda _, obs, carry: (greedy_action(network.apply(params, obs),
+                                                           legal(obs)), carry))
+
+    def recurrent(_, obs, memory):
+        q, memories = network.apply(params, obs[None, None], jnp.zeros((1, 1), bool), memory)
+        return greedy_action(q[0, 0], legal(obs)), jax.tree.map(lambda x: x[-1], memories)
+
+    return Policy(recurrent, network.initial_memory(1))
+
+
+def uniform_policy(env, env_params) -> Policy:
+    """The policy that draws actions uniformly at random (among the legal actions, where
+    `env` says which; see `envs.legal_actions`)."""
     num_actions = env.action_space(env_params).n
-    return lambda key, obs: uniform_action(key, (), num_actions, legal_actions(env, obs))
+    return Policy(lambda key, obs, carry: (
+        uniform_action(key, (), num_actions, legal_actions(env, obs)), carry))

@@ -18,9 +18,9 @@ import optax
 
 from purejaxdqn.acting import Parts, block_out, rollout, start_seed
 from purejaxdqn.batching import varying_with
-from purejaxdqn.config import Config, HyperParams
+from purejaxdqn.config import HyperParams
 from purejaxdqn.envs import legal_actions
-from purejaxdqn.learning import LOSS_FUNCTIONS, LearnStats, make_optimizer, q_lambda_targets
+from purejaxdqn.learning import LOSS_FUNCTIONS, LearnStats, pqn_optimizer, q_lambda_targets
 
 
 class PQNState(NamedTuple):
@@ -35,22 +35,11 @@ class PQNState(NamedTuple):
     key: chex.PRNGKey
 
 
-def optimizer(hparams: HyperParams, config: Config) -> optax.GradientTransformation:
-    """RAdam (PQN's own, as its authors' code has it) after global-norm clipping, its
-    learning rate decaying linearly to 0 over the run's gradient steps where
-    `config.lr_linear_decay`."""
-    learning_rate = hparams.learning_rate
-    if config.lr_linear_decay:
-        steps = config.num_frames // config.block_frames * config.num_epochs * config.num_minibatches
-        learning_rate = optax.linear_schedule(hparams.learning_rate, 0.0, steps)
-    return make_optimizer(learning_rate, hparams.max_grad_norm, optax.radam)
-
-
 def init_state(parts: Parts, key, hparams: HyperParams) -> PQNState:
     """A seed's state at frame 0: network, optimiser, environments reset."""
     config = parts.config
     key, params, obs, env_state = start_seed(parts, key)
-    state = PQNState(params, optimizer(hparams, config).init(params), env_state, obs,
+    state = PQNState(params, pqn_optimizer(hparams, config).init(params), env_state, obs,
                      jnp.zeros(config.num_envs, jnp.float32), jnp.int32(0), key)
     # Batched from the start, but for the counters every seed shares (see `dqn.init_state`).
     return varying_with(key, state, where=lambda leaf: jnp.ndim(leaf) > 0)
@@ -71,7 +60,7 @@ def minibatch_step(parts: Parts, carry, minibatch, hparams: HyperParams):
         return jnp.mean(LOSS_FUNCTIONS[config.loss](td_error)), stats
 
     (loss, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-    updates, opt_state = optimizer(hparams, config).update(grads, opt_state, params)
+    updates, opt_state = pqn_optimizer(hparams, config).update(grads, opt_state, params)
     return (optax.apply_updates(params, updates), opt_state), stats._replace(loss=loss)
 
 

@@ -87,7 +87,7 @@ class SavedRun(NamedTuple):
 def load_run(run_dir: Path) -> SavedRun:
     """The saved run in `run_dir`, every file read and checked, its network rebuilt."""
     config, params = load_config(run_dir), load_params(run_dir)
-    env, env_params, num_actions = resolve_env(config.env_name)
+    env, env_params, num_actions = resolve_env(config.env_name, overrides=config.env_params)
     network = make_q_network(config, num_actions, env.observation_space(env_params).shape)
     return SavedRun(config, params, env, env_params, network)
 

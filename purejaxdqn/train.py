@@ -30,7 +30,7 @@ import numpy as np
 
 from purejaxdqn import layout
 from purejaxdqn.acting import Parts, exploration_epsilon
-from purejaxdqn.algorithms import ALGORITHMS
+from purejaxdqn.algorithms import algorithm_of
 from purejaxdqn.config import Config, HyperParams
 from purejaxdqn.distributed import over_seeds, seed_keys
 from purejaxdqn.envs import has_binary_observations, resolve_env
@@ -93,7 +93,7 @@ def run_report(parts: Parts, state, report_index, hparams: HyperParams):
     no blocks, `final_eval_episodes` episodes (see `make_train`)."""
     config = parts.config
 
-    block = ALGORITHMS[config.algorithm].run_block
+    block = algorithm_of(config).run_block
 
     def blocks(state):
         indices = report_index * parts.blocks_per_report + jnp.arange(parts.blocks_per_report)
@@ -130,10 +130,11 @@ def make_parts(config: Config, env=None, env_params=None,
     """The `Parts` of a run; see `make_trainer`."""
     if report_every is not None and config.eval_every:
         raise ValueError("report_every is eval_every when periodic evaluation is on")
-    env, env_params, num_actions = resolve_env(config.env_name, env, env_params)
+    env, env_params, num_actions = resolve_env(config.env_name, env, env_params,
+                                               config.env_params)
     obs_shape = env.observation_space(env_params).shape
     encode, decode = obs_codec(obs_shape, has_binary_observations(env))
-    make_buffer = ALGORITHMS[config.algorithm].make_buffer
+    make_buffer = algorithm_of(config).make_buffer
     return Parts(config, env, env_params, make_q_network(config, num_actions, obs_shape, network),
                  make_buffer(config) if make_buffer else None, encode, decode,
                  report_every or config.report_every)
@@ -151,7 +152,7 @@ def make_trainer(config: Config, env=None, env_params=None,
         return jax.lax.scan(lambda s, i: run_report(parts, s, i, hparams), state,
                             report_indices)
 
-    return Trainer(functools.partial(ALGORITHMS[config.algorithm].init_state, parts), run_reports,
+    return Trainer(functools.partial(algorithm_of(config).init_state, parts), run_reports,
                    lambda state: evaluate_state(parts, state, final=True), parts.network,
                    parts.buffer)
 

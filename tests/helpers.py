@@ -55,6 +55,28 @@ def numpy_huber(x, delta=1.0):
     return np.where(np.abs(x) <= delta, 0.5 * x**2, delta * (np.abs(x) - 0.5 * delta))
 
 
+def numpy_q_lambda(q_next, reward, terminal, done, gamma, lam, legal=None):
+    """Peng's Q(lambda) by the backward recursion, one environment at a time: at an
+    episode's end the return stops (bootstrapping from the final observation unless it
+    terminated); at the rollout's end it bootstraps."""
+    if legal is not None:
+        legal = legal | ~legal.any(-1, keepdims=True)
+        q_next = np.where(legal, q_next, -np.inf)
+    steps, envs = reward.shape
+    targets = np.zeros((steps, envs))
+    for e in range(envs):
+        g = None
+        for t in reversed(range(steps)):
+            v = q_next[t, e].max()
+            boot = 0.0 if terminal[t, e] else gamma
+            if done[t, e] or g is None:
+                g = reward[t, e] + boot * v
+            else:
+                g = reward[t, e] + boot * ((1 - lam) * v + lam * g)
+            targets[t, e] = g
+    return targets
+
+
 # Legal actions of a batch of 4 (3 actions): the last row has none, so all count.
 LEGAL_T = np.array([[True, False, True], [False, True, False], [False, False, True],
                     [False, False, False]])

@@ -115,6 +115,12 @@ CASES = {
     "tensorboard without --out": (["train", "--tensorboard"], None, "--tensorboard needs --out"),
     "sweep of a static field": (["sweep", "--grid", "batch_size=32,64"], None,
                                 "cannot sweep 'batch_size'"),
+    "an environment parameter's typo": (
+        ["train", "--env-name", "MemoryChain-bsuite", "--env-param", "memory_lenght=30"], None,
+        "Config.env_params: MemoryChain-bsuite's params have no field 'memory_lenght'; did "
+        "you mean 'memory_length'?"),
+    "an environment parameter without a value": (["train", "--env-param", "memory_length"],
+                                                  None, "expected NAME=NUMBER"),
 }
 
 

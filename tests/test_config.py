@@ -94,6 +94,14 @@ from tests.helpers import ContinuousProbe, need
      "Config.num_frames must be a multiple of num_envs * num_steps (32): whole rollouts"),
     ({"algorithm": "pqn", "num_epochs": 0}, "Config.num_epochs must be an integer > 0"),
     ({"algorithm": "pqn", "reward_scale": 0.0}, "Config.reward_scale must be a finite number > 0"),
+    ({"memory": "lstm"}, "Config.memory must be left at its default ('none'): it is PQN's"),
+    ({"algorithm": "pqn", "memory": "rnn"}, "Config.memory must be one of ('none', 'lstm', 'gru')"),
+    ({"algorithm": "pqn", "memory": "gru", "num_envs": 4, "num_minibatches": 8},
+     "Config.num_minibatches must be a divisor of num_envs (4) with memory"),
+    ({"algorithm": "pqn", "memory_window": 4}, "Config.memory_window must be 0 without memory"),
+    ({"algorithm": "pqn", "memory": "gru", "memory_size": 0},
+     "Config.memory_size must be an integer > 0"),
+    ({"env_params": [("memory_length",)]}, "Config.env_params must be (name, value) pairs"),
 ])
 def test_bad_config_is_refused(overrides, message):
     with pytest.raises(ValueError) as error:

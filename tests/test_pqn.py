@@ -11,29 +11,7 @@ import pytest
 
 from purejaxdqn import make_train, sweep
 from purejaxdqn.learning import q_lambda_targets
-from tests.helpers import SMALL_PQN, assert_vmapped_seed_equals_seed_alone
-
-
-def numpy_q_lambda(q_next, reward, terminal, done, gamma, lam, legal=None):
-    """Peng's Q(lambda) by the backward recursion, one environment at a time: at an
-    episode's end the return stops (bootstrapping from the final observation unless it
-    terminated); at the rollout's end it bootstraps."""
-    if legal is not None:
-        legal = legal | ~legal.any(-1, keepdims=True)
-        q_next = np.where(legal, q_next, -np.inf)
-    steps, envs = reward.shape
-    targets = np.zeros((steps, envs))
-    for e in range(envs):
-        g = None
-        for t in reversed(range(steps)):
-            v = q_next[t, e].max()
-            boot = 0.0 if terminal[t, e] else gamma
-            if done[t, e] or g is None:
-                g = reward[t, e] + boot * v
-            else:
-                g = reward[t, e] + boot * ((1 - lam) * v + lam * g)
-            targets[t, e] = g
-    return targets
+from tests.helpers import SMALL_PQN, assert_vmapped_seed_equals_seed_alone, numpy_q_lambda
 
 
 @pytest.mark.parametrize("masked", [False, True])

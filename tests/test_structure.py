@@ -6,7 +6,10 @@ import ast
 from pathlib import Path
 
 import purejaxdqn
+from purejaxdqn.algorithms import ALGORITHMS as REGISTRY
 from purejaxdqn.config import ALGORITHMS
+
+MODULES = [*ALGORITHMS, "pqn_rnn"]  # each registered algorithm's module
 
 PACKAGE = Path(purejaxdqn.__file__).parent
 TESTS = Path(__file__).parent
@@ -50,18 +53,23 @@ def test_the_package_has_no_import_circle():
 
 def test_the_algorithms_are_peers_below_the_loop():
     arrows = graph()
-    for algorithm in ALGORITHMS:
+    assert sorted(MODULES) == sorted(REGISTRY)
+    for algorithm in MODULES:
         below = reachable(arrows, algorithm)
         assert algorithm in arrows["algorithms"]
         assert not below & ({"train", "algorithms", "runner", "cli", "commands"}
-                            | set(ALGORITHMS) - {algorithm}), (algorithm, below)
-    assert arrows["train"] & set(ALGORITHMS) == set()  # the loop knows them by the registry
+                            | set(MODULES) - {algorithm}), (algorithm, below)
+    assert arrows["train"] & set(MODULES) == set()  # the loop knows them by the registry
 
 
 def test_the_registry_runs_what_config_accepts():
-    from purejaxdqn.algorithms import ALGORITHMS as REGISTRY
+    from purejaxdqn import Config
+    from purejaxdqn.algorithms import algorithm_of
 
-    assert tuple(REGISTRY) == ALGORITHMS
+    assert tuple(name for name in REGISTRY if not name.endswith("_rnn")) == ALGORITHMS
+    recurrent = Config(algorithm="pqn", memory="gru", num_envs=4, eval_every=0)
+    assert algorithm_of(recurrent) is REGISTRY["pqn_rnn"]
+    assert algorithm_of(Config(algorithm="pqn")) is REGISTRY["pqn"]
     for algorithm in REGISTRY.values():
         assert callable(algorithm.init_state) and callable(algorithm.run_block)
 

@@ -254,10 +254,11 @@ def test_no_illegal_action_is_taken(epsilon):
     assert np.asarray(legal_of(stored.next_obs)).any(axis=-1).all()
     assert int(jnp.sum(done)) >= 8  # past the time limit (100 steps): every maze ended
     greedy = greedy_policy(parts.network, state.online_params, parts.env)
-    chosen = np.asarray(greedy(None, stored.obs))
+    chosen = np.asarray(greedy.act(None, stored.obs, ())[0])
     assert np.take_along_axis(legal, chosen[..., None], axis=-1).all()
     # The random policy that sets the floor in the preset tables draws legal actions too.
-    uniform = jax.vmap(uniform_policy(parts.env, parts.env_params))
+    uniform = jax.vmap(lambda key, obs: uniform_policy(parts.env, parts.env_params).act(
+        key, obs, ())[0])
     drawn = np.asarray(uniform(jax.random.split(jax.random.key(2), legal.shape[0]), stored.obs))
     assert np.take_along_axis(legal, drawn[..., None], axis=-1).all()
 
