@@ -20,7 +20,7 @@ from purejaxdqn.envs import resolve_env
 from purejaxdqn.evaluation import random_policy_returns
 from purejaxdqn.stats import summarize
 
-PRESETS = ("memorychain-pqn-rnn", "cartpole-pqn-rnn")
+PRESETS = ("memorychain-pqn-rnn", "cartpole-pqn-rnn", "xminigrid-memory-s8-pqn-rnn")
 
 
 def cell(summary: dict) -> str:

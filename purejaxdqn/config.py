@@ -300,6 +300,15 @@ PRESETS = {
         num_envs=32, num_steps=64, memory_window=4, num_minibatches=16, num_epochs=4,
         learning_rate=1e-4, lr_linear_decay=True, reward_scale=0.1, eps_end=0.2,
         eps_decay_frames=99_942, num_frames=244 * 2048, loss="mse", eval_every=0),
+    # PQN with memory on XLand-MiniGrid's MemoryS8, an egocentric 7x7 view: an object
+    # seen in the first room, its match to be chosen at the corridor's end. The
+    # memorychain-pqn-rnn network, gamma 0.95, 400 updates of 32 x 64 frames; from three
+    # settings x 4 seeds (benchmarks/results/memory-preset-search.txt).
+    "xminigrid-memory-s8-pqn-rnn": dict(
+        algorithm="pqn", env_name="xminigrid:MiniGrid-MemoryS8", memory="gru", memory_size=64,
+        hidden_sizes=(64,), layer_norm=True, num_envs=32, num_steps=64, memory_window=4,
+        num_minibatches=16, num_epochs=4, learning_rate=1e-3, eps_end=0.05,
+        eps_decay_frames=200_000, num_frames=400 * 2048, gamma=0.95, loss="mse", eval_every=0),
     # The environment suites (docs/suites.md), from one sweep each over 16 seeds
     # (benchmarks/results/suite-preset-search.txt), checked on 16 fresh seeds by
     # benchmarks/environments.py --suites. A sparse reward of 1 at the goal: gamma 0.99

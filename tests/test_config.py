@@ -187,7 +187,7 @@ def test_every_preset_names_a_usable_environment(name):
     suite, colon, _ = config.env_name.partition(":")
     if colon:
         need(suite)
-    env, env_params, num_actions = resolve_env(config.env_name)  # raises if unusable
+    env, env_params, num_actions = resolve_env(config.env_name, overrides=config.env_params)
     assert num_actions >= 2
     image = len(env.observation_space(env_params).shape) == 3
     if not colon:  # MinAtar's presets use the convolution (a suite's grid may not)
