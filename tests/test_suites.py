@@ -29,7 +29,9 @@ NAMES = {"craftax": "Craftax-Classic-Symbolic-v1", "navix": "Navix-Empty-5x5-v0"
          "jumanji": "Maze-v0", "xminigrid": "MiniGrid-Empty-5x5"}
 
 
-@pytest.mark.parametrize("suite", NAMES)
+# Craftax's reset, eager, takes seconds: in the slow tier.
+@pytest.mark.parametrize("suite", [*(suite for suite in NAMES if suite != "craftax"),
+                                   pytest.param("craftax", marks=pytest.mark.slow)])
 def test_by_name_each_suite_is_a_gymnax_environment(suite):
     need(suite)
     env, env_params, num_actions = resolve_env(f"{suite}:{NAMES[suite]}")

@@ -26,6 +26,7 @@ def tanh_torso(obs):
     return jnp.tanh(hk.Linear(8, name="my_torso")(obs))
 
 
+@pytest.mark.slow
 def test_a_flattening_torso_is_the_default_network_bit_for_bit():
     keys = jax.random.split(jax.random.key(0), 2)
     default = jax.jit(jax.vmap(make_train(SMALL)))(keys)
