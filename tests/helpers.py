@@ -77,6 +77,25 @@ def numpy_q_lambda(q_next, reward, terminal, done, gamma, lam, legal=None):
     return targets
 
 
+class Stop(Exception):
+    pass
+
+
+def whole_and_resumed(config, out: Path, **run):
+    """(the run never stopped, the run stopped after its first segment and resumed from
+    its checkpoint), both through `runner.train_resumable(config, **run)` in `out`."""
+    from purejaxdqn.runner import train_resumable
+
+    whole = train_resumable(config, out=out / "whole", **run)
+
+    def stop(frames, _):
+        raise Stop(frames)
+
+    with pytest.raises(Stop):
+        train_resumable(config, out=out / "run", on_segment=stop, **run)
+    return whole, train_resumable(config, out=out / "run", resume=True, **run)
+
+
 # Legal actions of a batch of 4 (3 actions): the last row has none, so all count.
 LEGAL_T = np.array([[True, False, True], [False, True, False], [False, False, True],
                     [False, False, False]])

@@ -17,9 +17,9 @@ from purejaxdqn import Config, make_q_network, make_train, train_seeds
 from purejaxdqn.envs import resolve_env
 from purejaxdqn.learning import LOSS_FUNCTIONS
 from purejaxdqn.pqn_rnn import Sequence, sequence_loss
-from purejaxdqn.runner import train_resumable
 from purejaxdqn.train import make_parts
-from tests.helpers import assert_vmapped_seed_equals_seed_alone, need, numpy_q_lambda
+from tests.helpers import (assert_vmapped_seed_equals_seed_alone, need, numpy_q_lambda,
+                           whole_and_resumed)
 
 # PQN-RNN on MemoryChain: the context shown at the first step, asked for at the last.
 MEMORY_CHAIN = Config(algorithm="pqn", env_name="MemoryChain-bsuite",
@@ -147,24 +147,13 @@ def test_a_vmapped_seed_is_the_seed_alone():
     assert_vmapped_seed_equals_seed_alone(config, keys, result)
 
 
-class Stop(Exception):
-    pass
-
-
 @pytest.mark.slow
 def test_a_resumed_run_is_the_run_never_stopped(tmp_path):
     """Stopped after its first segment and resumed from the checkpoint (the memories, the
     window and the episode starts saved), it ends bit for bit as the run never stopped."""
     config = dataclasses.replace(MEMORY_CHAIN, num_frames=8 * 16 * 6)
-    run = dict(num_seeds=2, segment_frames=8 * 16 * 2)
-    whole = train_resumable(config, out=tmp_path / "whole", **run)
-
-    def stop(frames, _):
-        raise Stop(frames)
-
-    with pytest.raises(Stop):
-        train_resumable(config, out=tmp_path / "run", on_segment=stop, **run)
-    resumed = train_resumable(config, out=tmp_path / "run", resume=True, **run)
+    whole, resumed = whole_and_resumed(config, tmp_path, num_seeds=2,
+                                       segment_frames=8 * 16 * 2)
     for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(resumed)):
         np.testing.assert_array_equal(a, b)
 

@@ -18,12 +18,11 @@ import pytest
 from purejaxdqn import Config, make_train
 from purejaxdqn.envs import resolve_env
 from purejaxdqn.policies import greedy_policy, uniform_policy
-from purejaxdqn.runner import train_resumable
 from purejaxdqn.suites import Adapter, adapt
 from purejaxdqn.acting import act
 from purejaxdqn.dqn import init_state
 from purejaxdqn.train import make_parts
-from tests.helpers import need
+from tests.helpers import need, whole_and_resumed
 
 NAMES = {"craftax": "Craftax-Classic-Symbolic-v1", "navix": "Navix-Empty-5x5-v0",
          "jumanji": "Maze-v0", "xminigrid": "MiniGrid-Empty-5x5"}
@@ -277,10 +276,6 @@ def test_the_docs_examples_run_as_written():
         exec(compile(block, "docs/suites.md", "exec"), {"__name__": "__docs__"})
 
 
-class Stop(Exception):
-    pass
-
-
 def grid_torso(obs):
     """A torso of one's own for Navix's grids: a 3x3 convolution."""
     return jax.nn.relu(hk.Conv2D(4, kernel_shape=3, name="grid_conv")(obs))
@@ -295,15 +290,8 @@ def test_a_suite_run_with_its_own_torso_resumes_bitwise(tmp_path):
     config = Config(num_frames=1200, batch_size=16, buffer_size=600, warmup_steps=100,
                     eval_every=400, eval_episodes=2, final_eval_episodes=2,
                     hidden_sizes=(16,), eps_decay_frames=600)
-    run = dict(num_seeds=3, segment_frames=400, env=env, network=grid_torso)
-    whole = train_resumable(config, out=tmp_path / "whole", **run)
-
-    def stop(frames, _):
-        raise Stop(frames)
-
-    with pytest.raises(Stop):
-        train_resumable(config, out=tmp_path / "run", on_segment=stop, **run)
-    resumed = train_resumable(config, out=tmp_path / "run", resume=True, **run)
+    whole, resumed = whole_and_resumed(config, tmp_path, num_seeds=3, segment_frames=400,
+                                       env=env, network=grid_torso)
     assert whole.params["grid_conv"]["w"].shape == (3, 3, 3, 3, 4)
     chex.assert_trees_all_equal(whole, resumed)
     assert int(np.sum(whole.metrics["train_episodes"])) > 0
