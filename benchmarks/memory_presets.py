@@ -7,7 +7,6 @@ table.
 """
 
 import argparse
-import dataclasses
 import json
 import platform
 from pathlib import Path
@@ -53,8 +52,7 @@ def main():
             "env": config.env_name, "env_params": dict(config.env_params),
             "frames": config.num_frames,
             "memory": trained(config, args.num_seeds, args.seed),
-            "no_memory": trained(dataclasses.replace(config, memory="none", memory_window=0),
-                                 args.num_seeds, args.seed),
+            "no_memory": trained(config.without_memory(), args.num_seeds, args.seed),
             "random": summarize(random)}
         print(name, json.dumps({k: v for k, v in rows[name].items()}, default=str)[:400],
               flush=True)

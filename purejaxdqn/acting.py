@@ -126,3 +126,25 @@ def rollout(parts: Parts, state, hparams: HyperParams, step: Callable = act):
     state, out = jax.lax.scan(lambda s, k: step(parts, s, k, hparams), state._replace(key=key),
                               jnp.stack(act_keys), unroll=parts.config.act_unroll)
     return state, learn_key, out
+
+
+def last(memories):
+    """The core's state after a sequence's last step."""
+    return jax.tree.map(lambda x: x[-1], memories)
+
+
+def recurrent_q(parts: Parts, state, _noise_key):
+    """Q-values at the state's observations, and the state with each environment's
+    memory moved on by that step (reset first where an episode starts)."""
+    q, memories = parts.network.apply(state.online_params, state.obs[None], state.first[None],
+                                      state.memory)
+    return q[0], state._replace(memory=last(memories))
+
+
+def recurrent_act(parts: Parts, state, key, hparams: HyperParams):
+    """`act` with a recurrent network (`recurrent_q`; the state also carries `memory` and
+    `first`, see `networks.RecurrentQNetwork`): (state, ((stored transitions, first,
+    memory before the step), done, episode returns so far))."""
+    before = (state.first, state.memory)
+    state, (stored, done, returns) = act(parts, state, key, hparams, recurrent_q)
+    return state._replace(first=done), ((stored, *before), done, returns)

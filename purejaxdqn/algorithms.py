@@ -7,7 +7,7 @@ through it)."""
 
 from typing import Callable, NamedTuple
 
-from purejaxdqn import dqn, pqn, pqn_rnn, replay
+from purejaxdqn import dqn, pqn, pqn_rnn, r2d2, replay
 from purejaxdqn.config import ALGORITHMS as NAMES
 from purejaxdqn.config import Config
 
@@ -27,6 +27,7 @@ class Algorithm(NamedTuple):
 ALGORITHMS = {
     "dqn": Algorithm(dqn.init_state, dqn.run_block, replay.make_buffer),
     "pqn": Algorithm(pqn.init_state, pqn.run_block),
+    "dqn_rnn": Algorithm(r2d2.init_state, r2d2.run_block, replay.make_buffer),
     "pqn_rnn": Algorithm(pqn_rnn.init_state, pqn_rnn.run_block),
 }
 assert tuple(name for name in ALGORITHMS if not name.endswith("_rnn")) == NAMES, \

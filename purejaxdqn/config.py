@@ -109,12 +109,28 @@ class Config:
     memory: str = "none"
     """`none`: a feedforward network; `lstm` or `gru`: a recurrent core (`hk.LSTM`,
     `hk.GRU`) between the hidden layers and the Q head, its state reset at every episode's
-    start, for tasks that one observation does not show whole (PQN only, for now)."""
+    start, for tasks that one observation does not show whole: with `algorithm` "dqn", DQN
+    over replayed sequences (R2D2, `purejaxdqn.r2d2`); with "pqn", PQN-RNN
+    (`purejaxdqn.pqn_rnn`)."""
     memory_size: int = 128
     """Units of the recurrent core (`memory`)."""
     memory_window: int = 0
     """PQN with memory: steps of each environment's previous rollout prepended to the
     sequence each update learns from (PureJaxQL's memory window)."""
+    sequence_length: int = 20
+    """DQN with memory (R2D2): steps of each replayed sequence, `burn_in` included."""
+    sequence_period: int = 10
+    """DQN with memory: steps between the starts of the sequences replay can sample (each
+    overlaps the next by `sequence_length - sequence_period`)."""
+    burn_in: int = 4
+    """DQN with memory: a sequence's first steps, which only move the memory on from the
+    state stored at its start (both networks, no gradient, not in the loss)."""
+    value_rescaling: bool = False
+    """DQN with memory: learn h(Q), R2D2's h(x) = sign(x)(sqrt(|x| + 1) - 1) + 0.001x
+    (`rlax.signed_hyperbolic`), bootstrapping through its inverse."""
+    priority_eta: float = 0.9
+    """DQN with memory and `prioritized`: a sequence's priority is eta * max + (1 - eta) *
+    mean of its |TD errors| (R2D2's mixture)."""
     layer_norm: bool = False
     """Normalise each hidden layer (and the convolution's features) before its ReLU
     (`hk.LayerNorm`): what PQN, without a target network, relies on."""
@@ -188,6 +204,11 @@ class Config:
         import jax.numpy as jnp
 
         return HyperParams(*(jnp.float32(getattr(self, f)) for f in TRACED_FIELDS))
+
+    def without_memory(self) -> "Config":
+        """The same run with a feedforward network: `memory` "none", and the fields only a
+        recurrent agent reads at their defaults (what a memory preset is compared with)."""
+        return dataclasses.replace(self, **{field: _DEFAULTS[field] for field in MEMORY_ONLY})
 
     @property
     def report_every(self) -> int:
@@ -348,15 +369,26 @@ def _require(ok: bool, field: str, allowed: str, value) -> None:
 DQN_ONLY = ("batch_size", "buffer_size", "warmup_steps", "train_every", "tau",
             "target_update_period", "double_q", "n_step", "noisy", "prioritized",
             "priority_exponent", "importance_beta_start", "distributional", "quantile_regression",
-            "munchausen")
+            "munchausen", "sequence_length", "sequence_period", "burn_in", "value_rescaling",
+            "priority_eta")
 PQN_ONLY = ("num_steps", "num_epochs", "num_minibatches", "q_lambda", "lr_linear_decay",
-            "reward_scale", "memory", "memory_size", "memory_window")
+            "reward_scale", "memory_window")
+# DQN's fields that only its recurrent version (R2D2, `memory` set) reads.
+SEQUENCE_ONLY = ("sequence_length", "sequence_period", "burn_in", "value_rescaling",
+                 "priority_eta")
+MEMORY_ONLY = ("memory", "memory_size", "memory_window", *SEQUENCE_ONLY)
+# DQN's variants that its recurrent version does not combine with: what it learns is
+# (double) n-step Q-learning over sequences.
+NOT_WITH_MEMORY = ("noisy", "distributional", "quantile_regression", "munchausen")
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Config)}
 
 
 def _validate(c: Config) -> None:
     _require(c.algorithm in ALGORITHMS, "algorithm", f"one of {ALGORITHMS}", c.algorithm)
     _require(c.memory in MEMORIES, "memory", f"one of {MEMORIES}", c.memory)
-    defaults = {f.name: f.default for f in dataclasses.fields(Config)}
+    defaults = _DEFAULTS
     other_fields = DQN_ONLY if c.algorithm == "pqn" else PQN_ONLY
     for field in other_fields:
         _require(getattr(c, field) == defaults[field], field,
@@ -365,10 +397,11 @@ def _validate(c: Config) -> None:
                  f"{c.algorithm!r}", getattr(c, field))
     for field in ("num_frames", "batch_size", "buffer_size", "train_every", "num_envs",
                   "act_unroll", "eval_episodes", "final_eval_episodes", "n_step", "conv_channels",
-                  "num_steps", "num_epochs", "num_minibatches", "memory_size"):
+                  "num_steps", "num_epochs", "num_minibatches", "memory_size", "sequence_length",
+                  "sequence_period"):
         value = getattr(c, field)
         _require(_is_int(value) and value > 0, field, "an integer > 0", value)
-    for field in ("warmup_steps", "eval_every", "memory_window"):
+    for field in ("warmup_steps", "eval_every", "memory_window", "burn_in"):
         value = getattr(c, field)
         _require(_is_int(value) and value >= 0, field, "an integer >= 0", value)
     if c.algorithm == "pqn":
@@ -402,7 +435,7 @@ def _validate(c: Config) -> None:
         _require(_is_number(value) and value > 0, field, "a finite number > 0", value)
     _require(len(c.hidden_sizes) > 0 and all(_is_int(h) and h > 0 for h in c.hidden_sizes),
              "hidden_sizes", "a non-empty tuple of integers > 0", c.hidden_sizes)
-    for field in ("priority_exponent", "importance_beta_start"):
+    for field in ("priority_exponent", "importance_beta_start", "priority_eta"):
         value = getattr(c, field)
         _require(_is_number(value) and 0.0 <= value <= 1.0, field, "in [0, 1]", value)
     _require(_is_number(c.noisy_sigma0) and c.noisy_sigma0 > 0, "noisy_sigma0",
@@ -435,7 +468,7 @@ def _validate(c: Config) -> None:
              "a finite number < 0", c.log_policy_clip)
     for field in ("bootstrap_on_truncation", "double_q", "dueling", "prioritized", "noisy",
                   "distributional", "quantile_regression", "munchausen", "layer_norm",
-                  "lr_linear_decay"):
+                  "lr_linear_decay", "value_rescaling"):
         _require(isinstance(getattr(c, field), bool), field, "a bool", getattr(c, field))
     _require(c.loss in LOSSES, "loss", f"one of {LOSSES}", c.loss)
     _require(c.network in NETWORKS, "network", f"one of {NETWORKS}", c.network)
@@ -448,6 +481,13 @@ def _validate(c: Config) -> None:
 
 def _validate_dqn(c: Config) -> None:
     """What only DQN's replay and learning blocks need."""
+    if c.memory != "none":
+        _validate_sequences(c)
+    else:
+        for field in SEQUENCE_ONLY:
+            _require(getattr(c, field) == _DEFAULTS[field], field,
+                     f"left at its default ({_DEFAULTS[field]!r}) without memory: it is "
+                     f"the recurrent DQN's (memory='lstm' or 'gru')", getattr(c, field))
     _require(c.batch_size <= c.buffer_size, "batch_size",
              f"<= buffer_size ({c.buffer_size})", c.batch_size)
     _require(c.train_every % c.num_envs == 0 or c.num_envs % c.train_every == 0, "num_envs",
@@ -456,7 +496,7 @@ def _validate_dqn(c: Config) -> None:
     _require(c.warmup_steps < c.num_frames, "warmup_steps",
              f"< num_frames ({c.num_frames})", c.warmup_steps)
     needed = (c.n_step - 1) * c.num_envs
-    _require(c.warmup_steps >= needed, "warmup_steps",
+    _require(c.memory != "none" or c.warmup_steps >= needed, "warmup_steps",
              f">= n_step - 1 ({needed}), so that n steps are stored before learning"
              if c.num_envs == 1 else f">= (n_step - 1) * num_envs ({needed}), so that n steps "
              f"of each environment are stored before learning", c.warmup_steps)
@@ -468,3 +508,25 @@ def _validate_dqn(c: Config) -> None:
 def _is_number(x) -> bool:
     """A finite int or float (not a bool, NaN or infinity)."""
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _validate_sequences(c: Config) -> None:
+    """What DQN over replayed sequences (R2D2) needs."""
+    for field in NOT_WITH_MEMORY:
+        _require(getattr(c, field) is False, field,
+                 f"False with memory={c.memory!r}: the recurrent DQN learns (double) n-step "
+                 f"Q-values over sequences", getattr(c, field))
+    steps = c.buffer_size // c.num_envs
+    _require(c.sequence_length <= steps, "sequence_length",
+             f"<= buffer_size // num_envs ({steps}), the steps kept per environment",
+             c.sequence_length)
+    _require(c.burn_in < c.sequence_length, "burn_in",
+             f"< sequence_length ({c.sequence_length}): steps must be left to learn from",
+             c.burn_in)
+    _require(c.n_step <= c.sequence_length - c.burn_in, "n_step",
+             f"<= sequence_length - burn_in ({c.sequence_length - c.burn_in}): n-step returns "
+             f"are taken inside a sequence", c.n_step)
+    needed = c.sequence_length * c.num_envs
+    _require(c.warmup_steps >= needed, "warmup_steps",
+             f">= sequence_length * num_envs ({needed}), so that a whole sequence of each "
+             f"environment is stored before learning", c.warmup_steps)

@@ -9,14 +9,14 @@ from typing import Any, NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
-import optax
 
 from purejaxdqn import replay
 from purejaxdqn.acting import Parts, block_out, rollout, start_seed
 from purejaxdqn.batching import varying_with
 from purejaxdqn.config import Config, HyperParams
 from purejaxdqn.envs import legal_actions
-from purejaxdqn.learning import LearnStats, make_optimizer, td_loss
+from purejaxdqn.learning import (LearnStats, apply_gradients, learn_in_block, make_optimizer,
+                                 td_loss)
 from purejaxdqn.replay import Transition
 
 
@@ -50,15 +50,6 @@ def init_state(parts: Parts, key, hparams: HyperParams) -> TrainState:
     return varying_with(key, state, where=lambda leaf: jnp.ndim(leaf) > 0)
 
 
-def update_target(online_params, target_params, learn_steps, tau, config: Config):
-    """Soft update by `tau`, or a copy every `config.target_update_period` learning steps
-    (`learn_steps` counts them, this one included)."""
-    if config.target_update_period:
-        return optax.periodic_update(online_params, target_params, learn_steps,
-                                     config.target_update_period)
-    return optax.incremental_update(online_params, target_params, tau)
-
-
 def learn_step(online_params, target_params, opt_state, batch, learn_steps, hparams,
                network, config: Config, weights=None, steps=1, noise_key=None, legal_t=None,
                legal_tm1=None):
@@ -72,22 +63,8 @@ def learn_step(online_params, target_params, opt_state, batch, learn_steps, hpar
     grads, (stats, errors) = jax.grad(td_loss, has_aux=True)(
         online_params, target_params, batch, hparams.gamma, network, config, weights, steps,
         noise_key, legal_t, legal_tm1)
-    optimizer = make_optimizer(hparams.learning_rate, hparams.max_grad_norm)
-    updates, opt_state = optimizer.update(grads, opt_state, online_params)
-    online_params = optax.apply_updates(online_params, updates)
-    target_params = update_target(online_params, target_params, learn_steps, hparams.tau,
-                                  config)
-    return online_params, target_params, opt_state, stats, errors
-
-
-def learns_per_block(config: Config) -> int:
-    return config.block_frames // config.train_every
-
-
-def first_learning_block(config: Config) -> int:
-    """Block b (0-based) ends at frame (b + 1) * block_frames; it learns once the buffer
-    holds `warmup_steps` transitions."""
-    return max(-(-config.warmup_steps // config.block_frames) - 1, 0)
+    return (*apply_gradients(grads, online_params, target_params, opt_state, learn_steps,
+                             hparams, config), stats, errors)
 
 
 def learn_once(parts: Parts, state: TrainState, sample_key, learn_steps, learning,
@@ -132,19 +109,13 @@ def learn_once(parts: Parts, state: TrainState, sample_key, learn_steps, learnin
 
 def run_block(parts: Parts, state: TrainState, block_index, hparams: HyperParams):
     """`block_frames` frames of acting, one write of them to the replay, then
-    `learns_per_block` learning steps unless still warming up: (state, `BlockOut`)."""
+    `learning.learns_per_block` learning steps unless still warming up: (state, `BlockOut`)."""
     config = parts.config
     state, sample_key, (transitions, done, returns) = rollout(parts, state, hparams)
     state = state._replace(
         buffer_state=replay.add(parts.buffer, state.buffer_state, transitions, config))
-    first, learns = first_learning_block(config), learns_per_block(config)
-    learning = block_index >= first
-    learned = (block_index - first) * learns  # learning steps before this block
-    if learns == 1:
-        state, stats = learn_once(parts, state, sample_key, learned + 1, learning, hparams)
-        stats = jax.tree.map(lambda x: x[None], stats)
-    else:
-        state, stats = jax.lax.scan(
-            lambda s, xs: learn_once(parts, s, xs[0], learned + xs[1], learning, hparams),
-            state, (jax.random.split(sample_key, learns), jnp.arange(1, learns + 1)))
-    return state, block_out(jnp.broadcast_to(learning, (learns,)), stats, done, returns)
+    state, learning, stats = learn_in_block(
+        lambda s, key, learn_steps, learning: learn_once(parts, s, key, learn_steps, learning,
+                                                         hparams),
+        state, sample_key, block_index, config)
+    return state, block_out(learning, stats, done, returns)

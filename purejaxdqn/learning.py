@@ -4,7 +4,7 @@ optimiser. Each target function works on a batch, named with rlax's time suffixe
 (`q_tm1`, `a_tm1`, `r_t`, `discount_t`, `q_t`); illegal actions are masked through
 `policies.mask_illegal`."""
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import chex
 import jax
@@ -168,6 +168,76 @@ def td_loss(online_params, target_params, batch: Transition, gamma, network, con
     q_taken = jnp.take_along_axis(q_tm1, batch.action[:, None], axis=-1)
     stats = LearnStats(loss, jnp.mean(jnp.abs(td_error)), jnp.mean(q_taken))
     return loss, (stats, errors)
+
+
+def update_target(online_params, target_params, learn_steps, tau, config: Config):
+    """Soft update by `tau`, or a copy every `config.target_update_period` learning steps
+    (`learn_steps` counts them, this one included)."""
+    if config.target_update_period:
+        return optax.periodic_update(online_params, target_params, learn_steps,
+                                     config.target_update_period)
+    return optax.incremental_update(online_params, target_params, tau)
+
+
+def learns_per_block(config: Config) -> int:
+    return config.block_frames // config.train_every
+
+
+def first_learning_block(config: Config) -> int:
+    """Block b (0-based) ends at frame (b + 1) * block_frames; it learns once the buffer
+    holds `warmup_steps` transitions."""
+    return max(-(-config.warmup_steps // config.block_frames) - 1, 0)
+
+
+def apply_gradients(grads, online_params, target_params, opt_state, learn_steps, hparams,
+                    config: Config):
+    """A replay learner's step from its loss's gradients: DQN's optimiser (`make_optimizer`)
+    on the online network, then the target update (see `update_target`): (online_params,
+    target_params, opt_state)."""
+    optimizer = make_optimizer(hparams.learning_rate, hparams.max_grad_norm)
+    updates, opt_state = optimizer.update(grads, opt_state, online_params)
+    online_params = optax.apply_updates(online_params, updates)
+    target_params = update_target(online_params, target_params, learn_steps, hparams.tau,
+                                  config)
+    return online_params, target_params, opt_state
+
+
+def learn_in_block(learn_once: Callable, state, sample_key, block_index, config: Config):
+    """A replay learner's `learns_per_block` learning steps after a block's acting, each
+    `learn_once(state, sample_key, learn_steps, learning) -> (state, stats)` with
+    `learn_steps` counting learning steps so far (this one included) and `learning` false
+    in warm-up: (state, learning (steps,), stats each (steps,))."""
+    first, learns = first_learning_block(config), learns_per_block(config)
+    learning = block_index >= first
+    learned = (block_index - first) * learns  # learning steps before this block
+    if learns == 1:
+        state, stats = learn_once(state, sample_key, learned + 1, learning)
+        stats = jax.tree.map(lambda x: x[None], stats)
+    else:
+        state, stats = jax.lax.scan(
+            lambda s, xs: learn_once(s, xs[0], learned + xs[1], learning),
+            state, (jax.random.split(sample_key, learns), jnp.arange(1, learns + 1)))
+    return state, jnp.broadcast_to(learning, (learns,)), stats
+
+
+def sequence_targets(r_t: chex.Array, terminal: chex.Array, done: chex.Array,
+                     v_t: chex.Array, gamma, n: int, rescale: bool = False) -> chex.Array:
+    """n-step targets inside sequences, time-major ((steps, batch); `v_t` the value to
+    bootstrap from at each step's next observation, the true final one where an episode
+    ended): G_t = r_t + ... + gamma^(m-1) r_t+m-1 + gamma^m v_t+m-1, where the m <= n
+    steps stop at the first episode end (a termination then bootstraps nothing) or at the
+    sequence's end. `rlax.transformed_n_step_returns` with lambda 0 where an episode ends;
+    with `rescale`, over R2D2's value rescaling (`rlax.SIGNED_HYPERBOLIC_PAIR`: `v_t` and
+    the targets are h(Q))."""
+    chex.assert_rank([r_t, terminal, done, v_t], 2)
+    discount = gamma * (1.0 - terminal.astype(jnp.float32))
+    lambdas = 1.0 - done.astype(jnp.float32)
+    pair = rlax.SIGNED_HYPERBOLIC_PAIR if rescale else rlax.IDENTITY_PAIR
+
+    def returns(r, d, v, lambda_):
+        return rlax.transformed_n_step_returns(pair, r, d, v, n, lambda_t=lambda_)
+
+    return jax.vmap(returns, in_axes=1, out_axes=1)(r_t, discount, v_t, lambdas)
 
 
 def make_optimizer(learning_rate, max_grad_norm,

@@ -21,29 +21,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from purejaxdqn.acting import Parts, act, block_out, rollout, start_seed
+from purejaxdqn.acting import Parts, block_out, recurrent_act, rollout, start_seed
 from purejaxdqn.batching import varying_with
 from purejaxdqn.config import HyperParams
 from purejaxdqn.envs import legal_actions
 from purejaxdqn.learning import LOSS_FUNCTIONS, LearnStats, pqn_optimizer, q_lambda_targets
-
-
-class Sequence(NamedTuple):
-    """What an update learns from, per step of each environment (leading axes: steps,
-    environments): the transition as stored (observations encoded), whether the episode
-    ended there (`done`) or started there (`first`: the memory is reset before the step),
-    the core's memory before the step, and whether the step is real (`valid`: not a
-    window step from before the run's first rollout)."""
-
-    obs: chex.Array
-    action: chex.Array
-    reward: chex.Array
-    terminal: chex.Array
-    next_obs: chex.Array
-    done: chex.Array
-    first: chex.Array
-    memory: Any
-    valid: chex.Array
+from purejaxdqn.replay import Sequence
 
 
 class PQNRNNState(NamedTuple):
@@ -86,27 +69,6 @@ def init_state(parts: Parts, key, hparams: HyperParams) -> PQNRNNState:
     return varying_with(key, state, where=lambda leaf: jnp.ndim(leaf) > 0)
 
 
-def last(memories):
-    """The core's state after a sequence's last step."""
-    return jax.tree.map(lambda x: x[-1], memories)
-
-
-def recurrent_q(parts: Parts, state: PQNRNNState, _noise_key):
-    """Q-values at the state's observations, and the state with each environment's
-    memory moved on by that step (reset first where an episode starts)."""
-    q, memories = parts.network.apply(state.online_params, state.obs[None], state.first[None],
-                                      state.memory)
-    return q[0], state._replace(memory=last(memories))
-
-
-def act_step(parts: Parts, state: PQNRNNState, key, hparams: HyperParams):
-    """`acting.act` with the recurrent network: (state, ((stored transitions, first,
-    memory before the step), done, episode returns so far))."""
-    before = (state.first, state.memory)
-    state, (stored, done, returns) = act(parts, state, key, hparams, recurrent_q)
-    return state._replace(first=done), ((stored, *before), done, returns)
-
-
 def sequence_loss(params, parts: Parts, sequence: Sequence, hparams: HyperParams):
     """`config.loss` of the Q(lambda) errors over the valid steps of `sequence` (steps,
     environments), unrolled from the memory stored at its first step; (loss, stats)."""
@@ -142,7 +104,7 @@ def run_block(parts: Parts, state: PQNRNNState, block_index, hparams: HyperParam
     of a group of environments: (state, `BlockOut`)."""
     config = parts.config
     state, learn_key, ((stored, first, memory), done, returns) = rollout(
-        parts, state, hparams, act_step)
+        parts, state, hparams, recurrent_act)
     new = Sequence(stored.obs, stored.action, stored.reward, stored.terminal, stored.next_obs,
                    done, first, memory, jnp.ones_like(done))
     sequence = jax.tree.map(lambda old, x: jnp.concatenate([old, x]), state.window, new)

@@ -2,7 +2,7 @@
 flashbax buffers, uniform or prioritised, one transition or n-step windows, behind one
 small interface (`make_buffer`, `stored`, `add`, `sample`)."""
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import chex
 import flashbax as fbx
@@ -22,6 +22,26 @@ class Transition(NamedTuple):
     reward: chex.Array
     terminal: chex.Array
     next_obs: chex.Array
+
+
+class Sequence(NamedTuple):
+    """What a recurrent agent learns from, per step of each environment (leading axes: steps,
+    environments, or a batch of sequences and their steps): the transition as stored
+    (observations encoded), whether the episode ended there (`done`) or started there
+    (`first`: the memory is reset before the step), the core's memory before the step
+    (`memory`: a sequence unrolls from its first step's, the stored state), and whether the
+    step is real (`valid`: PQN-RNN's window holds steps from before the run's first
+    rollout)."""
+
+    obs: chex.Array
+    action: chex.Array
+    reward: chex.Array
+    terminal: chex.Array
+    next_obs: chex.Array
+    done: chex.Array
+    first: chex.Array
+    memory: Any
+    valid: chex.Array
 
 
 def obs_codec(obs_shape: tuple[int, ...], binary: bool):
@@ -88,6 +108,8 @@ def make_buffer(config: Config):
     With `config.prioritized`, the prioritised version with exponent 1: the priority
     exponent is applied here (`new_priorities`), so that it stays a traced value.
     """
+    if config.memory != "none":
+        return make_sequence_buffer(config)
     if config.n_step == 1:
         kwargs = dict(max_length=config.buffer_size, min_length=1,
                       sample_batch_size=config.batch_size, add_sequences=True)
@@ -104,16 +126,34 @@ def make_buffer(config: Config):
     return make(**kwargs)
 
 
+def make_sequence_buffer(config: Config):
+    """The recurrent DQN's (R2D2's) replay: a flashbax trajectory buffer with one row per
+    environment (`buffer_size // num_envs` steps each) of `Sequence` steps, sampling
+    `batch_size` sequences of `sequence_length` steps that start every `sequence_period`
+    steps and never cross from one environment into another; prioritised (exponent 1, as
+    in `make_buffer`) with `config.prioritized`."""
+    kwargs = dict(max_length_time_axis=config.buffer_size // config.num_envs,
+                  add_batch_size=config.num_envs, min_length_time_axis=config.sequence_length,
+                  sample_batch_size=config.batch_size,
+                  sample_sequence_length=config.sequence_length, period=config.sequence_period)
+    if not config.prioritized:
+        return fbx.make_trajectory_buffer(**kwargs)
+    return fbx.make_prioritised_trajectory_buffer(**kwargs, priority_exponent=1.0,
+                                                  device=jax.default_backend())
+
+
 def stored(transition: Transition, last, config: Config):
     """What the buffer holds per frame: the transition, and for n-step windows whether
-    the episode ended there (terminated or truncated)."""
-    return transition if config.n_step == 1 else (transition, last)
+    the episode ended there (terminated or truncated). (A recurrent agent's `Sequence`
+    step is built from the transition by its algorithm.)"""
+    return transition if config.n_step == 1 or config.memory != "none" else (transition, last)
 
 
 def add(buffer, buffer_state, items, config: Config):
     """Append `items` (leading axes: time, environments) in one write: as a flat sequence
-    of items, or as one row per environment (time second) for n-step windows."""
-    if config.n_step > 1:
+    of items, or as one row per environment (time second) for n-step windows and
+    sequences."""
+    if config.n_step > 1 or config.memory != "none":
         items = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), items)
     else:
         items = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), items)
@@ -130,21 +170,32 @@ def importance_weights(probabilities, num_items, beta) -> chex.Array:
 
 
 def sample(buffer, buffer_state, key, config: Config, beta, gamma) -> Sample:
-    """A batch (n-step windows collapsed with discount `gamma`), and for prioritised
-    replay its indices and importance weights (exponent `beta`)."""
+    """A batch (n-step windows collapsed with discount `gamma`; for a recurrent agent
+    `Sequence`s, leading axes (batch, steps)), and for prioritised replay its indices and
+    importance weights (exponent `beta`)."""
     drawn = buffer.sample(buffer_state, key)
-    if config.n_step == 1:
+    if config.n_step == 1 or config.memory != "none":
         batch, steps = drawn.experience, 1
     else:
         batch, steps = n_step_transition(*drawn.experience, gamma)
     if not config.prioritized:
         return Sample(batch, steps, None, None)
-    rows = 1 if config.n_step == 1 else config.num_envs  # the buffer's add batch
+    trajectories = config.n_step > 1 or config.memory != "none"
+    rows = config.num_envs if trajectories else 1  # the buffer's add batch
+    length, period = ((config.sequence_length, config.sequence_period)
+                      if config.memory != "none" else (config.n_step, 1))
     steps_per_row = jnp.where(buffer_state.is_full, config.buffer_size // rows,
                               buffer_state.current_index)
-    num_items = rows * jnp.maximum(steps_per_row - config.n_step + 1, 1)  # sampleable windows
+    num_items = rows * jnp.maximum((steps_per_row - length) // period + 1, 1)  # sampleable
     return Sample(batch, steps, drawn.indices,
                   importance_weights(drawn.probabilities, num_items, beta))
+
+
+def sequence_errors(td_errors, eta) -> chex.Array:
+    """A sequence's error for its priority, from its TD errors (steps, batch): R2D2's
+    eta * max + (1 - eta) * mean of their magnitudes, (batch,)."""
+    magnitudes = jnp.abs(td_errors)
+    return eta * jnp.max(magnitudes, axis=0) + (1.0 - eta) * jnp.mean(magnitudes, axis=0)
 
 
 def new_priorities(errors, exponent) -> chex.Array:

@@ -8,7 +8,8 @@ import pytest
 
 from purejaxdqn import Config
 from purejaxdqn.conv import PatchConv2D
-from purejaxdqn.dqn import learn_step, update_target
+from purejaxdqn.dqn import learn_step
+from purejaxdqn.learning import update_target
 from purejaxdqn.learning import make_optimizer, td_loss
 from purejaxdqn.networks import make_q_network
 from purejaxdqn.policies import epsilon_at, select_action

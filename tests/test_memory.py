@@ -1,8 +1,9 @@
-"""Memory (purejaxdqn/networks.py's recurrent core, purejaxdqn/pqn_rnn.py): the core forgets
+"""Memory (purejaxdqn/networks.py's recurrent core, purejaxdqn/pqn_rnn.py, and R2D2's
+loop in purejaxdqn/r2d2.py, whose pieces tests/test_r2d2.py checks): the core forgets
 at an episode's start, the sequence loss's Q(lambda) targets against a step-by-step loop
-and a numpy recursion, environment params by name; and, slow: MemoryChain learned with
-memory and not without, a vmapped seed equal to the seed alone, and a resumed run equal to
-one never stopped."""
+and a numpy recursion, environment params by name; and, slow, for PQN-RNN and R2D2 each:
+MemoryChain learned with memory and not without, a vmapped seed equal to the seed alone,
+and a resumed run equal to one never stopped."""
 
 import dataclasses
 
@@ -16,7 +17,8 @@ import pytest
 from purejaxdqn import Config, make_q_network, make_train, train_seeds
 from purejaxdqn.envs import resolve_env
 from purejaxdqn.learning import LOSS_FUNCTIONS
-from purejaxdqn.pqn_rnn import Sequence, sequence_loss
+from purejaxdqn.pqn_rnn import sequence_loss
+from purejaxdqn.replay import Sequence
 from purejaxdqn.train import make_parts
 from tests.helpers import (assert_vmapped_seed_equals_seed_alone, need, numpy_q_lambda,
                            whole_and_resumed)
@@ -27,6 +29,15 @@ MEMORY_CHAIN = Config(algorithm="pqn", env_name="MemoryChain-bsuite",
                       memory_window=4, num_envs=8, num_steps=16, num_minibatches=4,
                       num_epochs=2, hidden_sizes=(32,), layer_norm=True, num_frames=8 * 16 * 40,
                       eval_every=0, learning_rate=1e-3, eps_decay_frames=1_000)
+# R2D2 (DQN with memory) on the same MemoryChain.
+MEMORY_CHAIN_R2D2 = Config(env_name="MemoryChain-bsuite", env_params={"memory_length": 5},
+                           memory="lstm", memory_size=32, hidden_sizes=(32,), num_envs=8,
+                           train_every=8, batch_size=32, buffer_size=8 * 200,
+                           warmup_steps=8 * 40, num_frames=8 * 16 * 40, sequence_length=16,
+                           sequence_period=8, burn_in=4, n_step=3, eval_every=0,
+                           eps_decay_frames=2_000, learning_rate=1e-3)
+BOTH = pytest.mark.parametrize("config", [MEMORY_CHAIN, MEMORY_CHAIN_R2D2],
+                               ids=["pqn-rnn", "r2d2"])
 
 
 def unroll(network, params, obs, first, memory):
@@ -128,30 +139,33 @@ def memory_chain_returns(config: Config) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_memory_chain_is_learned_with_memory_and_not_without():
+@BOTH
+def test_memory_chain_is_learned_with_memory_and_not_without(config):
     """A context shown at the first step, asked for 5 steps later (reward +1 if the action
     is the context, -1 if not): the greedy agent with memory answers right every time; the
     same config without memory can do no better than chance (0 on average)."""
-    with_memory = memory_chain_returns(MEMORY_CHAIN)
-    without = memory_chain_returns(dataclasses.replace(MEMORY_CHAIN, memory="none",
-                                                       memory_window=0))
+    with_memory = memory_chain_returns(config)
+    without = memory_chain_returns(config.without_memory())
     assert with_memory.min() == 1.0, with_memory
     assert without.max() <= 0.6, without  # 10 evaluation episodes, each +1 or -1
 
 
 @pytest.mark.slow
-def test_a_vmapped_seed_is_the_seed_alone():
-    config = dataclasses.replace(MEMORY_CHAIN, num_frames=8 * 16 * 4, memory="gru")
+@BOTH
+def test_a_vmapped_seed_is_the_seed_alone(config):
+    config = dataclasses.replace(config, num_frames=8 * 16 * 4, memory="gru")
     keys = jax.random.split(jax.random.key(4), 2)
     result = jax.jit(jax.vmap(make_train(config)))(keys)
     assert_vmapped_seed_equals_seed_alone(config, keys, result)
 
 
 @pytest.mark.slow
-def test_a_resumed_run_is_the_run_never_stopped(tmp_path):
+@BOTH
+def test_a_resumed_run_is_the_run_never_stopped(config, tmp_path):
     """Stopped after its first segment and resumed from the checkpoint (the memories, the
-    window and the episode starts saved), it ends bit for bit as the run never stopped."""
-    config = dataclasses.replace(MEMORY_CHAIN, num_frames=8 * 16 * 6)
+    episode starts, and PQN-RNN's window or R2D2's replay saved), it ends bit for bit as
+    the run never stopped."""
+    config = dataclasses.replace(config, num_frames=8 * 16 * 6)
     whole, resumed = whole_and_resumed(config, tmp_path, num_seeds=2,
                                        segment_frames=8 * 16 * 2)
     for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(resumed)):
