@@ -19,7 +19,8 @@ from purejaxdqn.envs import resolve_env
 from purejaxdqn.evaluation import random_policy_returns
 from purejaxdqn.stats import summarize
 
-PRESETS = ("memorychain-pqn-rnn", "cartpole-pqn-rnn", "xminigrid-memory-s8-pqn-rnn")
+PRESETS = ("memorychain-pqn-rnn", "memorychain-r2d2", "cartpole-pqn-rnn",
+           "xminigrid-memory-s8-pqn-rnn")
 
 
 def cell(summary: dict) -> str:

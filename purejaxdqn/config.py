@@ -312,6 +312,17 @@ PRESETS = {
         memory="gru", memory_size=64, hidden_sizes=(64,), layer_norm=True, num_envs=32,
         num_steps=128, memory_window=4, num_minibatches=16, num_epochs=4, learning_rate=1e-3,
         eps_end=0.01, eps_decay_frames=19_660, num_frames=48 * 4096, loss="mse", eval_every=0),
+    # R2D2 (DQN with memory) on bsuite's MemoryChain at memory_length 30: sequences of 64
+    # steps every 16 (a 16-step burn-in from the stored state), 5-step double Q, 16
+    # environments, one learning step of 32 sequences per acting step, 65,536 frames; from
+    # benchmarks/results/memory-preset-search.txt.
+    "memorychain-r2d2": dict(
+        env_name="MemoryChain-bsuite", env_params={"memory_length": 30}, memory="gru",
+        memory_size=64, hidden_sizes=(64,), num_envs=16, train_every=16, batch_size=32,
+        buffer_size=16 * 1024, warmup_steps=16 * 64, num_frames=16 * 4096,
+        sequence_length=64, sequence_period=16, burn_in=16, n_step=5, double_q=True,
+        learning_rate=1e-3, eps_decay_frames=16 * 2048, target_update_period=250,
+        eval_every=0),
     # PQN with memory on CartPole: PureJaxQL's pqn_rnn_cartpole.yaml (244 updates of 32 x
     # 64 frames, a 4-step window, 4 epochs of 16 minibatches, lr 1e-4 decaying, epsilon to
     # 0.2 over 20%, rewards x 0.1), its 256-unit layers and GRU at 64

@@ -50,6 +50,13 @@ def make_q_network(config: Config, num_actions: int | None = None,
     if torso is not None and not callable(torso):
         raise ValueError(f"network must be a Haiku function from a batch of observations to "
                          f"features, got {type(torso).__name__}")
+    stateful = ("core" if isinstance(torso, hk.RNNCore) else "module class"
+                if isinstance(torso, type) and issubclass(torso, hk.Module) else None)
+    if stateful:
+        name = getattr(torso, "__name__", type(torso).__name__)
+        raise ValueError(f"network takes a Haiku function from a batch of observations to "
+                         f"features, not a {stateful} ({name}); for memory, set "
+                         f"Config.memory='lstm' or 'gru': its core reads your torso's features")
     if torso is not None and config.network != "mlp":
         raise ValueError(f"a network of your own replaces Config.network's torso; leave "
                          f"network='mlp', not {config.network!r}")

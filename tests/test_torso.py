@@ -72,6 +72,9 @@ def test_a_torso_trains_under_vmap_and_in_a_sweep():
 def test_bad_torsos_are_one_line():
     with pytest.raises(ValueError, match="network must be a Haiku function"):
         make_train(SMALL, network="resnet")
+    with pytest.raises(ValueError, match=r"not a module class \(GRU\); for memory, set "
+                                         r"Config.memory='lstm' or 'gru'"):
+        make_train(SMALL, network=hk.GRU)
     with pytest.raises(ValueError, match="replaces Config.network's torso"):
         make_train(dataclasses.replace(SMALL, env_name="Breakout-MinAtar", network="cnn"),
                    network=flatten)
