@@ -8,27 +8,13 @@ Layout: this process splits the CPU into two devices, so that the seeds a test t
 run on both cores of a small machine (on a CPU a seed's bits do not depend on the layout,
 which tests/test_layout.py checks); a process a test starts runs on one device unless the
 test sets its layout (tests/test_layout.py drops this to test the default: one device per
-core).
-
-Compiles: every process of the session (this one, the workers, the processes tests start,
-through `helpers.cli_env`) compiles at XLA's backend optimisation level 0
-(PUREJAXDQN_TEST_XLA_FLAGS). The suite is mostly compiling: at level 0 it compiles about a
-third faster, for slower runs of its small programs. The numbers differ from the default
-level's in the last bits (the tests compare runs within the session, and against numpy
-with tolerances, never against a run compiled outside it)."""
+core)."""
 
 import os
 import shutil
 import tempfile
 
 import jax
-
-# Set before any backend starts (XLA reads its flags then); processes a test starts get
-# them through helpers.cli_env, which reads them here.
-SESSION_XLA_FLAGS = "--xla_backend_optimization_level=0"
-os.environ["PUREJAXDQN_TEST_XLA_FLAGS"] = SESSION_XLA_FLAGS
-if SESSION_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):  # (the workers inherit it)
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SESSION_XLA_FLAGS}"
 
 CACHE_VARIABLE = "PUREJAXDQN_TEST_SESSION_CACHE"  # set by the first process, inherited
 if not os.environ.get(CACHE_VARIABLE):

@@ -318,13 +318,11 @@ CLI = ("-m", "purejaxdqn.cli")
 
 def cli_env(devices: str | None = "1", **extra) -> dict:
     """This process's environment for a process a test starts: PUREJAXDQN_CPU_DEVICES set to
-    `devices` (None: unset, the default layout), XLA_FLAGS the session's and any given in
-    `extra` (a device count a user sets there), the rest of `extra` added."""
-    env = {k: v for k, v in os.environ.items() if k != "PUREJAXDQN_CPU_DEVICES"}
+    `devices` (None: unset, the default layout), XLA_FLAGS dropped, `extra` added."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PUREJAXDQN_CPU_DEVICES",
+                                                            "XLA_FLAGS")}
     if devices is not None:
         env["PUREJAXDQN_CPU_DEVICES"] = devices
-    session = os.environ.get("PUREJAXDQN_TEST_XLA_FLAGS", "")  # set by tests/conftest.py
-    env["XLA_FLAGS"] = f"{session} {extra.pop('XLA_FLAGS', '')}".strip()
     return {**env, **extra}
 
 
