@@ -240,6 +240,27 @@ def sequence_targets(r_t: chex.Array, terminal: chex.Array, done: chex.Array,
     return jax.vmap(returns, in_axes=1, out_axes=1)(r_t, discount, v_t, lambdas)
 
 
+def sequence_n_step(r_t: chex.Array, terminal: chex.Array, done: chex.Array, gamma,
+                    n: int) -> tuple[chex.Array, chex.Array, chex.Array]:
+    """n-step returns inside sequences, time-major ((steps, batch)), as one transition per
+    step for the distributional heads: (the discounted sum of the m <= n rewards up to the
+    first episode end or the sequence's end, the bootstrap's discount gamma^m (0 where that
+    last step terminated), and that last step's index t + m - 1, whose next observation
+    the return bootstraps from). `sequence_targets` is the same return for a value."""
+    chex.assert_rank([r_t, terminal, done], 2)
+    steps = r_t.shape[0]
+    window = jnp.arange(steps)[:, None] + jnp.arange(n)            # (steps, n)
+    index = jnp.minimum(window, steps - 1)
+    ended = done[index].astype(jnp.int32)                          # (steps, n, batch)
+    counted = (window < steps)[..., None] & (jnp.cumsum(ended, axis=1) - ended == 0)
+    m = jnp.sum(counted, axis=1)                                   # (steps, batch)
+    returns = jnp.sum(jnp.where(counted, gamma ** jnp.arange(n)[:, None] * r_t[index], 0.0),
+                      axis=1)
+    last = jnp.arange(steps)[:, None] + m - 1
+    terminal_last = jnp.take_along_axis(terminal, last, axis=0)
+    return returns, gamma ** m * (1.0 - terminal_last.astype(jnp.float32)), last
+
+
 def make_optimizer(learning_rate, max_grad_norm,
                    rule=optax.adam) -> optax.GradientTransformation:
     """`rule` (Adam, DQN's; PQN takes RAdam) after global-norm clipping; the learning rate

@@ -26,9 +26,11 @@ from purejaxdqn.acting import Parts, block_out, last, recurrent_act, rollout, st
 from purejaxdqn.batching import varying_with
 from purejaxdqn.config import HyperParams
 from purejaxdqn.envs import legal_actions
-from purejaxdqn.learning import (LOSS_FUNCTIONS, LearnStats, apply_gradients, learn_in_block,
-                                 make_optimizer, sequence_targets)
-from purejaxdqn.policies import greedy_action
+from purejaxdqn.learning import (LOSS_FUNCTIONS, LearnStats, apply_gradients,
+                                 categorical_losses, learn_in_block, make_optimizer,
+                                 quantile_losses, sequence_n_step, sequence_targets)
+from purejaxdqn.networks import expected_q, quantile_midpoints, return_atoms
+from purejaxdqn.policies import greedy_action, mask_illegal
 from purejaxdqn.replay import Sequence
 
 
@@ -66,51 +68,91 @@ def init_state(parts: Parts, key, hparams: HyperParams) -> R2D2State:
     return varying_with(key, state, where=lambda leaf: jnp.ndim(leaf) > 0)
 
 
-def unroll(parts: Parts, params, sequence: Sequence):
+def unroll(parts: Parts, params, sequence: Sequence, logits: bool = False):
     """The network over `sequence` (time-major) from its stored memory: the first
-    `burn_in` steps only move the memory on, with no gradient through them; (Q-values
-    (learning steps, batch, actions), the memory after each learning step)."""
+    `burn_in` steps only move the memory on, with no gradient through them; (Q-values, or
+    with `logits` the distributional head's outputs, (learning steps, batch, actions,
+    ...), the memory after each learning step)."""
     burn_in, network = parts.config.burn_in, parts.network
     obs = parts.decode(sequence.obs)
     memory = jax.tree.map(lambda x: x[0], sequence.memory)
     if burn_in:
         _, memories = network.apply(params, obs[:burn_in], sequence.first[:burn_in], memory)
         memory = jax.lax.stop_gradient(last(memories))
-    return network.apply(params, obs[burn_in:], sequence.first[burn_in:], memory)
+    return network.apply(params, obs[burn_in:], sequence.first[burn_in:], memory, logits)
 
 
-def q_at_next(parts: Parts, params, next_obs, memories):
+def q_at_next(parts: Parts, params, next_obs, memories, logits: bool = False):
     """Q at each step's next observation (steps, batch, ...), read with the memory after
-    the step: at an episode's end its true final observation."""
+    the step: at an episode's end its true final observation (with `logits`, the
+    distributional head's outputs)."""
     steps, batch = next_obs.shape[:2]
     flat = jax.tree.map(lambda x: x.reshape(steps * batch, *x.shape[2:]), memories)
     q, _ = parts.network.apply(params, next_obs.reshape(1, steps * batch, *next_obs.shape[2:]),
-                               jnp.zeros((1, steps * batch), bool), flat)
-    return q.reshape(steps, batch, -1)
+                               jnp.zeros((1, steps * batch), bool), flat, logits)
+    return q.reshape(steps, batch, *q.shape[2:])
 
 
 def sequence_loss(online_params, target_params, parts: Parts, sequence: Sequence,
                   hparams: HyperParams, weights=None):
-    """`config.loss` of the n-step TD errors of a batch of sequences (time-major), each
-    sequence's mean over its learning steps, weighted by `weights` (importance sampling)
-    where given: (loss, (`LearnStats`, TD errors (learning steps, batch)))."""
+    """The loss of a batch of sequences (time-major), each sequence's mean over its
+    learning steps, weighted by `weights` (importance sampling) where given: `config.loss`
+    of the n-step TD errors (`learning.sequence_targets`), or with `distributional` or
+    `quantile_regression` C51's cross-entropies or QR-DQN's quantile losses against the
+    n-step returns inside the sequence (`learning.sequence_n_step`). Returns (loss,
+    (`LearnStats`, errors (learning steps, batch): the TD errors, or the distributional
+    losses, from which priorities come))."""
     config = parts.config
+    c51, qr = config.distributional, config.quantile_regression
+    dist = c51 or qr
     rest = jax.tree.map(lambda x: x[config.burn_in:], sequence)
     next_obs = parts.decode(rest.next_obs)
-    q, online_memories = unroll(parts, online_params, sequence)
+    out, online_memories = unroll(parts, online_params, sequence, dist)
     _, target_memories = unroll(parts, target_params, sequence)
-    q_t = q_at_next(parts, target_params, next_obs, target_memories)
-    selector = (q_at_next(parts, online_params, next_obs, online_memories) if config.double_q
-                else q_t)
-    a_t = greedy_action(jax.lax.stop_gradient(selector), legal_actions(parts.env, next_obs))
-    v_t = jnp.take_along_axis(q_t, a_t[..., None], axis=-1)[..., 0]
-    targets = sequence_targets(rest.reward, rest.terminal, rest.done, v_t, hparams.gamma,
-                               config.n_step, config.value_rescaling)
+    out_t = q_at_next(parts, target_params, next_obs, target_memories, dist)
+    out_selector = (q_at_next(parts, online_params, next_obs, online_memories, dist)
+                    if config.double_q else out_t)
+    out_selector = jax.lax.stop_gradient(out_selector)
+    to_q = ((lambda x: expected_q(x, return_atoms(config))) if c51 else
+            (lambda x: jnp.mean(x, axis=-1)) if qr else (lambda x: x))
+    q, q_t, selector = to_q(out), to_q(out_t), to_q(out_selector)
+    legal = legal_actions(parts.env, next_obs)
     q_taken = jnp.take_along_axis(q, rest.action[..., None], axis=-1)[..., 0]
-    td_error = jax.lax.stop_gradient(targets) - q_taken
-    losses = jnp.mean(LOSS_FUNCTIONS[config.loss](td_error), axis=0)  # (batch,)
+    if dist:
+        returns, discount, at = sequence_n_step(rest.reward, rest.terminal, rest.done,
+                                                hparams.gamma, config.n_step)
+
+        def at_last(x):  # each step's bootstrap step
+            return jnp.take_along_axis(x, at.reshape(at.shape + (1,) * (x.ndim - 2)), axis=0)
+
+        legal_last = None if legal is None else at_last(legal)
+        selector_last = mask_illegal(at_last(selector), legal_last)
+        v_t = jnp.take_along_axis(at_last(q_t), greedy_action(selector_last)[..., None],
+                                  axis=-1)[..., 0]
+        td_error = jax.lax.stop_gradient(returns + discount * v_t) - q_taken
+
+        def flat(x):
+            return x.reshape(-1, *x.shape[2:])
+
+        args = (flat(out), flat(rest.action), flat(returns), flat(discount))
+        if c51:
+            errors = categorical_losses(return_atoms(config), *args, flat(at_last(out_t)),
+                                        flat(selector_last))
+        else:
+            errors = quantile_losses(args[0], quantile_midpoints(config), *args[1:],
+                                     flat(mask_illegal(at_last(out_selector), legal_last)),
+                                     flat(at_last(out_t)))
+        errors = errors.reshape(td_error.shape)
+        losses = jnp.mean(errors, axis=0)
+    else:
+        a_t = greedy_action(selector, legal)
+        v_t = jnp.take_along_axis(q_t, a_t[..., None], axis=-1)[..., 0]
+        targets = sequence_targets(rest.reward, rest.terminal, rest.done, v_t, hparams.gamma,
+                                   config.n_step, config.value_rescaling)
+        td_error = errors = jax.lax.stop_gradient(targets) - q_taken
+        losses = jnp.mean(LOSS_FUNCTIONS[config.loss](td_error), axis=0)  # (batch,)
     loss = jnp.mean(losses if weights is None else weights * losses)
-    return loss, (LearnStats(loss, jnp.mean(jnp.abs(td_error)), jnp.mean(q_taken)), td_error)
+    return loss, (LearnStats(loss, jnp.mean(jnp.abs(td_error)), jnp.mean(q_taken)), errors)
 
 
 def learn_once(parts: Parts, state: R2D2State, sample_key, learn_steps, learning,
@@ -126,10 +168,10 @@ def learn_once(parts: Parts, state: R2D2State, sample_key, learn_steps, learning
 
     def learn(nets):
         online, target, opt_state = nets
-        grads, (stats, td_error) = jax.grad(sequence_loss, has_aux=True)(
+        grads, (stats, errors) = jax.grad(sequence_loss, has_aux=True)(
             online, target, parts, sequence, hparams, drawn.weights)
         nets = apply_gradients(grads, online, target, opt_state, learn_steps, hparams, config)
-        return nets, stats, replay.sequence_errors(td_error, config.priority_eta)
+        return nets, stats, replay.sequence_errors(errors, config.priority_eta)
 
     def skip(nets):
         return nets, LearnStats(*(jnp.float32(0.0),) * 3), jnp.zeros(config.batch_size)

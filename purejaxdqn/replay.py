@@ -192,8 +192,9 @@ def sample(buffer, buffer_state, key, config: Config, beta, gamma) -> Sample:
 
 
 def sequence_errors(td_errors, eta) -> chex.Array:
-    """A sequence's error for its priority, from its TD errors (steps, batch): R2D2's
-    eta * max + (1 - eta) * mean of their magnitudes, (batch,)."""
+    """A sequence's error for its priority, from its steps' errors (steps, batch: TD errors,
+    or C51's cross-entropies): R2D2's eta * max + (1 - eta) * mean of their magnitudes,
+    (batch,)."""
     magnitudes = jnp.abs(td_errors)
     return eta * jnp.max(magnitudes, axis=0) + (1.0 - eta) * jnp.mean(magnitudes, axis=0)
 

@@ -12,7 +12,9 @@ import pytest
 
 from purejaxdqn import Config
 from purejaxdqn import r2d2, replay
-from purejaxdqn.learning import LOSS_FUNCTIONS, sequence_targets
+from purejaxdqn.learning import (LOSS_FUNCTIONS, categorical_losses, quantile_losses,
+                                 sequence_n_step, sequence_targets)
+from purejaxdqn.networks import quantile_midpoints, return_atoms
 from purejaxdqn.replay import Sequence
 from purejaxdqn.train import make_parts
 
@@ -67,6 +69,12 @@ def test_n_step_targets_inside_a_sequence_against_numpy(n, rescale):
     np.testing.assert_allclose(
         targets, numpy_sequence_targets(reward, terminal, done, value, 0.9, n, rescale),
         rtol=1e-4, atol=1e-4)
+    if not rescale:  # the distributional heads' collapsed transitions: the same returns
+        returns, discount, last = jax.jit(sequence_n_step, static_argnums=4)(
+            reward, terminal, done, 0.9, n)
+        assert last.dtype == jnp.int32 and np.all(np.asarray(last) >= np.arange(steps)[:, None])
+        bootstrap = np.take_along_axis(value, np.asarray(last), axis=0)
+        np.testing.assert_allclose(returns + discount * bootstrap, targets, rtol=1e-5, atol=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +143,68 @@ def test_the_sequence_loss_against_a_step_by_step_loop(parts):
     errors = replay.sequence_errors(td, 0.9)
     np.testing.assert_allclose(
         errors, 0.9 * np.abs(expected_td).max(0) + 0.1 * np.abs(expected_td).mean(0), rtol=1e-4)
+
+
+@pytest.mark.parametrize("head", ["c51", "qr"])
+def test_distributional_heads_over_sequences(head):
+    """C51's and QR-DQN's losses over a sequence, against rlax's on transitions collapsed
+    by hand: each learning step's n-step return and discount, and the target network's
+    distribution (double Q's action from the online one) at the step it bootstraps from,
+    read one step at a time with the memory after that step."""
+    config = dataclasses.replace(R2D2, distributional=head == "c51",
+                                 quantile_regression=head == "qr", num_atoms=11, num_quantiles=8)
+    parts = make_parts(config)
+    hparams, network = config.hyperparams(), parts.network
+    sequence = a_sequence(parts)
+    online = network.init(jax.random.key(1), sequence.obs[0, 0])
+    target = network.init(jax.random.key(2), sequence.obs[0, 0])
+    loss, (stats, errors) = jax.jit(
+        lambda o, t, s: r2d2.sequence_loss(o, t, parts, s, hparams))(online, target, sequence)
+    learn = slice(config.burn_in, None)
+    steps, batch = sequence.first.shape
+    assert errors.shape == (steps - config.burn_in, batch)
+
+    one_step = jax.jit(lambda p, o, f, m: network.apply(p, o, f, m, True))
+    out, out_next = {}, {}
+    for name, params in (("online", online), ("target", target)):
+        out[name], out_next[name] = [[None] * batch for _ in range(steps)], [
+            [None] * batch for _ in range(steps)]
+        for b in range(batch):
+            m = jax.tree.map(lambda x: x[0, b:b + 1], sequence.memory)
+            for t in range(steps):
+                o, ms = one_step(params, sequence.obs[t:t + 1, b:b + 1],
+                                 sequence.first[t:t + 1, b:b + 1], m)
+                m = jax.tree.map(lambda x: x[-1], ms)
+                out[name][t][b] = np.asarray(o[0, 0])
+                nxt, _ = one_step(params, sequence.next_obs[t:t + 1, b:b + 1],
+                                  jnp.zeros((1, 1), bool), m)
+                out_next[name][t][b] = np.asarray(nxt[0, 0])
+    reward, terminal, done = (np.asarray(x)[learn] for x in
+                              (sequence.reward, sequence.terminal, sequence.done))
+    rows = []  # (online out at t, action, return, discount, target out, selector) per step
+    for t in range(steps - config.burn_in):
+        for b in range(batch):
+            g, discount, k = 0.0, 1.0, t
+            for k in range(t, min(t + config.n_step, len(reward))):
+                g += discount * reward[k, b]
+                discount *= config.gamma
+                if done[k, b]:
+                    break
+            discount *= 0.0 if terminal[k, b] else 1.0
+            at = k + config.burn_in
+            rows.append((out["online"][t + config.burn_in][b], int(sequence.action[t + config.burn_in, b]),
+                         g, discount, out_next["target"][at][b], out_next["online"][at][b]))
+    o, a, g, d, tgt, sel = (np.stack([np.asarray(r[i]) for r in rows]) for i in range(6))
+    if head == "c51":
+        atoms = return_atoms(config)
+        q_sel = np.sum(jax.nn.softmax(sel) * np.asarray(atoms), axis=-1)
+        expected = categorical_losses(atoms, o, a, g.astype(np.float32), d.astype(np.float32),
+                                      tgt, q_sel)
+    else:
+        expected = quantile_losses(o, quantile_midpoints(config), a, g.astype(np.float32),
+                                   d.astype(np.float32), sel, tgt)
+    np.testing.assert_allclose(errors.reshape(-1), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(loss, np.mean(expected), rtol=1e-4)
 
 
 def test_burn_in_steps_get_no_gradient(parts):
