@@ -21,6 +21,7 @@ class HyperParams(NamedTuple):
     priority_exponent: Any
     importance_beta_start: Any
     q_lambda: Any
+    priority_eta: Any
 
 
 TRACED_FIELDS = HyperParams._fields

@@ -171,7 +171,7 @@ def learn_once(parts: Parts, state: R2D2State, sample_key, learn_steps, learning
         grads, (stats, errors) = jax.grad(sequence_loss, has_aux=True)(
             online, target, parts, sequence, hparams, drawn.weights)
         nets = apply_gradients(grads, online, target, opt_state, learn_steps, hparams, config)
-        return nets, stats, replay.sequence_errors(errors, config.priority_eta)
+        return nets, stats, replay.sequence_errors(errors, hparams.priority_eta)
 
     def skip(nets):
         return nets, LearnStats(*(jnp.float32(0.0),) * 3), jnp.zeros(config.batch_size)

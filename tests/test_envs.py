@@ -66,10 +66,11 @@ def test_cnn_needs_image_observations():
         make_trainer(Config(network="cnn_pool"))  # CartPole
 
 
-# (MountainCar takes Acrobot's path, a classic-control MLP: in the slow tier.)
+# (MountainCar takes Acrobot's path, a classic-control MLP, and SpaceInvaders a MinAtar
+# game's convolution, which the fast tier's MinAtar tests compile: both in the slow tier.)
 @pytest.mark.parametrize("env_name, num_actions", [
     ("Acrobot-v1", 3), pytest.param("MountainCar-v0", 3, marks=pytest.mark.slow),
-    ("SpaceInvaders-MinAtar", 4)])
+    pytest.param("SpaceInvaders-MinAtar", 4, marks=pytest.mark.slow)])
 def test_other_environments_train(env_name, num_actions):
     config = Config(env_name=env_name, num_frames=400, warmup_steps=100, eval_every=0,
                     final_eval_episodes=1, hidden_sizes=(16,), buffer_size=500, batch_size=16,
