@@ -56,6 +56,24 @@ def test_the_torso_feeds_each_head(head):
     assert not np.allclose(network.apply(moved, obs), q)
 
 
+@pytest.mark.parametrize("memory", ["lstm", "gru"])
+def test_with_memory_the_torso_feeds_the_core_at_every_step(memory):
+    """The contract with memory (docs/suites.md): your torso encodes each step's
+    observation; the hidden layers and the recurrent core read its features."""
+    config = Config(memory=memory, memory_size=4, hidden_sizes=(16,))
+    network = make_q_network(config, num_actions=3, obs_shape=(5,), torso=tanh_torso)
+    steps, batch = 6, 2
+    obs = jax.random.normal(jax.random.key(1), (steps, batch, 5))
+    first = jnp.zeros((steps, batch), bool).at[0].set(True)
+    params = network.init(jax.random.key(0), obs[0, 0])
+    assert params["my_torso"]["w"].shape == (5, 8)
+    q, memories = network.apply(params, obs, first, network.initial_memory(batch))
+    assert q.shape == (steps, batch, 3) and jax.tree.leaves(memories)[0].shape == (steps, batch, 4)
+    moved = {**params, "my_torso": {**params["my_torso"],
+                                    "w": params["my_torso"]["w"] + 1.0}}
+    assert not np.allclose(network.apply(moved, obs, first, network.initial_memory(batch))[0], q)
+
+
 @pytest.mark.slow
 def test_a_torso_trains_under_vmap_and_in_a_sweep():
     config = dataclasses.replace(SMALL, dueling=True)
