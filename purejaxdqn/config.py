@@ -401,11 +401,10 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(Config)}
 def _validate(c: Config) -> None:
     _require(c.algorithm in ALGORITHMS, "algorithm", f"one of {ALGORITHMS}", c.algorithm)
     _require(c.memory in MEMORIES, "memory", f"one of {MEMORIES}", c.memory)
-    defaults = _DEFAULTS
     other_fields = DQN_ONLY if c.algorithm == "pqn" else PQN_ONLY
     for field in other_fields:
-        _require(getattr(c, field) == defaults[field], field,
-                 f"left at its default ({defaults[field]!r}): it is "
+        _require(getattr(c, field) == _DEFAULTS[field], field,
+                 f"left at its default ({_DEFAULTS[field]!r}): it is "
                  f"{'DQN' if c.algorithm == 'pqn' else 'PQN'}'s, and algorithm is "
                  f"{c.algorithm!r}", getattr(c, field))
     for field in ("num_frames", "batch_size", "buffer_size", "train_every", "num_envs",

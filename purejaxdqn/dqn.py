@@ -15,8 +15,8 @@ from purejaxdqn.acting import Parts, block_out, rollout, start_seed
 from purejaxdqn.batching import varying_with
 from purejaxdqn.config import Config, HyperParams
 from purejaxdqn.envs import legal_actions
-from purejaxdqn.learning import (LearnStats, apply_gradients, learn_in_block, make_optimizer,
-                                 td_loss)
+from purejaxdqn.learning import (apply_gradients, learn_from_replay, learn_in_block,
+                                 make_optimizer, td_loss)
 from purejaxdqn.replay import Transition
 
 
@@ -72,39 +72,20 @@ def learn_once(parts: Parts, state: TrainState, sample_key, learn_steps, learnin
     """One learning step (sample, TD update, target update), skipped while `learning` is
     false (warm-up); `learn_steps` counts learning steps so far, this one included."""
     config = parts.config
-    beta = hparams.importance_beta_start + (1.0 - hparams.importance_beta_start) * (
-        state.frame / config.num_frames)
     noise_key = None
     if config.noisy:
         sample_key, noise_key = jax.random.split(sample_key)
-    drawn = replay.sample(parts.buffer, state.buffer_state, sample_key, config, beta,
-                          hparams.gamma)
-    batch = drawn.batch._replace(obs=parts.decode(drawn.batch.obs),
-                                 next_obs=parts.decode(drawn.batch.next_obs))
 
-    def learn(nets):
+    def learn(nets, drawn):
+        batch = drawn.batch._replace(obs=parts.decode(drawn.batch.obs),
+                                     next_obs=parts.decode(drawn.batch.next_obs))
         *nets, stats, errors = learn_step(
             *nets, batch, learn_steps, hparams, parts.network, config, drawn.weights,
             drawn.steps, noise_key, legal_actions(parts.env, batch.next_obs),
             legal_actions(parts.env, batch.obs) if config.munchausen else None)
         return tuple(nets), stats, errors
 
-    def skip(nets):
-        return nets, LearnStats(*(jnp.float32(0.0),) * 3), jnp.zeros(config.batch_size)
-
-    # `learning` comes from the scan's xs, never from the vmapped state, so this stays a
-    # real branch under vmap instead of becoming a select of both sides.
-    nets = (state.online_params, state.target_params, state.opt_state)
-    (online, target, opt_state), stats, errors = jax.lax.cond(learning, learn, skip, nets)
-    state = state._replace(online_params=online, target_params=target, opt_state=opt_state)
-    if config.prioritized:
-        # Before learning starts, sampled items keep the top priority new items get.
-        top = jnp.full_like(errors, state.buffer_state.sum_tree_state.max_recorded_priority)
-        priorities = jnp.where(learning, replay.new_priorities(errors, hparams.priority_exponent),
-                               top)
-        state = state._replace(buffer_state=parts.buffer.set_priorities(
-            state.buffer_state, drawn.indices, priorities))
-    return state, stats
+    return learn_from_replay(parts.buffer, state, sample_key, learning, hparams, config, learn)
 
 
 def run_block(parts: Parts, state: TrainState, block_index, hparams: HyperParams):

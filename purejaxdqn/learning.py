@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import optax
 import rlax
 
+from purejaxdqn import replay
 from purejaxdqn.config import LOSSES, Config
 from purejaxdqn.networks import expected_q, quantile_midpoints, return_atoms
 from purejaxdqn.policies import mask_illegal
@@ -218,6 +219,36 @@ def learn_in_block(learn_once: Callable, state, sample_key, block_index, config:
             lambda s, xs: learn_once(s, xs[0], learned + xs[1], learning),
             state, (jax.random.split(sample_key, learns), jnp.arange(1, learns + 1)))
     return state, jnp.broadcast_to(learning, (learns,)), stats
+
+
+def learn_from_replay(buffer, state, sample_key, learning, hparams, config: Config,
+                      learn: Callable):
+    """A replay learner's learning step: a batch drawn from `buffer` (importance exponent
+    annealed from `importance_beta_start` to 1 over the run), then `learn((online,
+    target, opt_state), drawn) -> (nets, stats, errors)` where `learning`, nothing in
+    warm-up; with prioritised replay, the drawn items' new priorities from the errors (in
+    warm-up, the top priority new items get). Returns (state with new networks,
+    optimiser state and replay, `LearnStats`)."""
+    beta = hparams.importance_beta_start + (1.0 - hparams.importance_beta_start) * (
+        state.frame / config.num_frames)
+    drawn = replay.sample(buffer, state.buffer_state, sample_key, config, beta, hparams.gamma)
+
+    def skip(nets):
+        return nets, LearnStats(*(jnp.float32(0.0),) * 3), jnp.zeros(config.batch_size)
+
+    # `learning` comes from the scan's xs, never from the vmapped state, so this stays a
+    # real branch under vmap instead of becoming a select of both sides.
+    nets = (state.online_params, state.target_params, state.opt_state)
+    (online, target, opt_state), stats, errors = jax.lax.cond(
+        learning, lambda n: learn(n, drawn), skip, nets)
+    state = state._replace(online_params=online, target_params=target, opt_state=opt_state)
+    if config.prioritized:
+        top = jnp.full_like(errors, state.buffer_state.sum_tree_state.max_recorded_priority)
+        priorities = jnp.where(learning, replay.new_priorities(errors, hparams.priority_exponent),
+                               top)
+        state = state._replace(buffer_state=buffer.set_priorities(
+            state.buffer_state, drawn.indices, priorities))
+    return state, stats
 
 
 def sequence_targets(r_t: chex.Array, terminal: chex.Array, done: chex.Array,

@@ -27,7 +27,8 @@ from purejaxdqn.batching import varying_with
 from purejaxdqn.config import HyperParams
 from purejaxdqn.envs import legal_actions
 from purejaxdqn.learning import (LOSS_FUNCTIONS, LearnStats, apply_gradients,
-                                 categorical_losses, learn_in_block, make_optimizer,
+                                 categorical_losses, learn_from_replay, learn_in_block,
+                                 make_optimizer,
                                  quantile_losses, sequence_n_step, sequence_targets)
 from purejaxdqn.networks import expected_q, quantile_midpoints, return_atoms
 from purejaxdqn.policies import greedy_action, mask_illegal
@@ -160,33 +161,16 @@ def learn_once(parts: Parts, state: R2D2State, sample_key, learn_steps, learning
     """One learning step on a batch of sequences (sample, TD update, target update, new
     priorities), skipped while `learning` is false (warm-up)."""
     config = parts.config
-    beta = hparams.importance_beta_start + (1.0 - hparams.importance_beta_start) * (
-        state.frame / config.num_frames)
-    drawn = replay.sample(parts.buffer, state.buffer_state, sample_key, config, beta,
-                          hparams.gamma)
-    sequence = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), drawn.batch)  # time-major
 
-    def learn(nets):
+    def learn(nets, drawn):
         online, target, opt_state = nets
+        sequence = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), drawn.batch)  # time-major
         grads, (stats, errors) = jax.grad(sequence_loss, has_aux=True)(
             online, target, parts, sequence, hparams, drawn.weights)
         nets = apply_gradients(grads, online, target, opt_state, learn_steps, hparams, config)
         return nets, stats, replay.sequence_errors(errors, hparams.priority_eta)
 
-    def skip(nets):
-        return nets, LearnStats(*(jnp.float32(0.0),) * 3), jnp.zeros(config.batch_size)
-
-    # `learning` comes from the scan's xs (see `dqn.learn_once`): a real branch under vmap.
-    nets = (state.online_params, state.target_params, state.opt_state)
-    (online, target, opt_state), stats, errors = jax.lax.cond(learning, learn, skip, nets)
-    state = state._replace(online_params=online, target_params=target, opt_state=opt_state)
-    if config.prioritized:
-        top = jnp.full_like(errors, state.buffer_state.sum_tree_state.max_recorded_priority)
-        priorities = jnp.where(learning, replay.new_priorities(errors, hparams.priority_exponent),
-                               top)
-        state = state._replace(buffer_state=parts.buffer.set_priorities(
-            state.buffer_state, drawn.indices, priorities))
-    return state, stats
+    return learn_from_replay(parts.buffer, state, sample_key, learning, hparams, config, learn)
 
 
 def run_block(parts: Parts, state: R2D2State, block_index, hparams: HyperParams):

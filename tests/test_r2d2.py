@@ -100,6 +100,26 @@ def a_sequence(parts, steps=8, batch=2):
                     jnp.ones((steps, batch), bool))
 
 
+def step_by_step(network, params, sequence, logits=False):
+    """The network read one step and one sequence at a time from the stored memory: its
+    outputs at each step's observation and at its next observation (read with the memory
+    after the step), each (steps, batch, ...) in numpy."""
+    one_step = jax.jit(lambda p, o, f, m: network.apply(p, o, f, m, logits))
+    steps, batch = sequence.first.shape
+    out, out_next = [[None] * batch for _ in range(steps)], [[None] * batch for _ in range(steps)]
+    for b in range(batch):
+        m = jax.tree.map(lambda x: x[0, b:b + 1], sequence.memory)
+        for t in range(steps):
+            o, ms = one_step(params, sequence.obs[t:t + 1, b:b + 1],
+                             sequence.first[t:t + 1, b:b + 1], m)
+            m = jax.tree.map(lambda x: x[-1], ms)
+            out[t][b] = np.asarray(o[0, 0])
+            nxt, _ = one_step(params, sequence.next_obs[t:t + 1, b:b + 1],
+                              jnp.zeros((1, 1), bool), m)
+            out_next[t][b] = np.asarray(nxt[0, 0])
+    return np.asarray(out), np.asarray(out_next)
+
+
 def test_the_sequence_loss_against_a_step_by_step_loop(parts):
     """Both networks read the sequence one step at a time from its stored memory (the
     burn-in included), Q at each next observation with the memory after the step, double
@@ -113,21 +133,9 @@ def test_the_sequence_loss_against_a_step_by_step_loop(parts):
     loss, (stats, td) = jax.jit(lambda o, t, s: r2d2.sequence_loss(o, t, parts, s, hparams))(
         online, target, sequence)
 
-    steps, batch = sequence.first.shape
-    one_step = jax.jit(network.apply)
     q, q_next = {}, {}
     for name, params in (("online", online), ("target", target)):
-        q[name], q_next[name] = np.zeros((steps, batch, 2)), np.zeros((steps, batch, 2))
-        for b in range(batch):
-            m = jax.tree.map(lambda x: x[0, b:b + 1], sequence.memory)
-            for t in range(steps):
-                out, ms = one_step(params, sequence.obs[t:t + 1, b:b + 1],
-                                   sequence.first[t:t + 1, b:b + 1], m)
-                m = jax.tree.map(lambda x: x[-1], ms)
-                q[name][t, b] = out[0, 0]
-                nxt, _ = one_step(params, sequence.next_obs[t:t + 1, b:b + 1],
-                                  jnp.zeros((1, 1), bool), m)
-                q_next[name][t, b] = nxt[0, 0]
+        q[name], q_next[name] = step_by_step(network, params, sequence)
     a_next = q_next["online"].argmax(-1)
     value = np.take_along_axis(q_next["target"], a_next[..., None], -1)[..., 0]
     learn = slice(config.burn_in, None)
@@ -164,21 +172,9 @@ def test_distributional_heads_over_sequences(head):
     steps, batch = sequence.first.shape
     assert errors.shape == (steps - config.burn_in, batch)
 
-    one_step = jax.jit(lambda p, o, f, m: network.apply(p, o, f, m, True))
     out, out_next = {}, {}
     for name, params in (("online", online), ("target", target)):
-        out[name], out_next[name] = [[None] * batch for _ in range(steps)], [
-            [None] * batch for _ in range(steps)]
-        for b in range(batch):
-            m = jax.tree.map(lambda x: x[0, b:b + 1], sequence.memory)
-            for t in range(steps):
-                o, ms = one_step(params, sequence.obs[t:t + 1, b:b + 1],
-                                 sequence.first[t:t + 1, b:b + 1], m)
-                m = jax.tree.map(lambda x: x[-1], ms)
-                out[name][t][b] = np.asarray(o[0, 0])
-                nxt, _ = one_step(params, sequence.next_obs[t:t + 1, b:b + 1],
-                                  jnp.zeros((1, 1), bool), m)
-                out_next[name][t][b] = np.asarray(nxt[0, 0])
+        out[name], out_next[name] = step_by_step(network, params, sequence, logits=True)
     reward, terminal, done = (np.asarray(x)[learn] for x in
                               (sequence.reward, sequence.terminal, sequence.done))
     rows = []  # (online out at t, action, return, discount, target out, selector) per step
@@ -191,9 +187,9 @@ def test_distributional_heads_over_sequences(head):
                 if done[k, b]:
                     break
             discount *= 0.0 if terminal[k, b] else 1.0
-            at = k + config.burn_in
-            rows.append((out["online"][t + config.burn_in][b], int(sequence.action[t + config.burn_in, b]),
-                         g, discount, out_next["target"][at][b], out_next["online"][at][b]))
+            at, now = k + config.burn_in, t + config.burn_in
+            rows.append((out["online"][now, b], int(sequence.action[now, b]), g, discount,
+                         out_next["target"][at, b], out_next["online"][at, b]))
     o, a, g, d, tgt, sel = (np.stack([np.asarray(r[i]) for r in rows]) for i in range(6))
     if head == "c51":
         atoms = return_atoms(config)
