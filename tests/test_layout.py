@@ -1,5 +1,5 @@
 """The CPU split over one device per core: the count chosen, how it is set and refused,
-what it records, that a layout gives the same bits twice, checkpoints that move between
+what it records, that a seed's bits do not depend on it, checkpoints that move between
 device counts, and runs stopped by a signal."""
 
 import json
@@ -17,11 +17,10 @@ import pytest
 from purejaxdqn import layout
 from purejaxdqn.cli import main
 from purejaxdqn.checkpoints import CHECKPOINT_PATTERN, own_checkpoints, read_meta
-from tests.helpers import CLI, assert_same_outputs, cli_env, finish, start
+from tests.helpers import CLI, cli_env, finish, start
 
 SMALL = ["--num-frames", "1600", "--eval-every", "400", "--warmup-steps", "100",
-         "--buffer-size", "1000", "--batch-size", "32", "--hidden-sizes", "16",
-         "--no-compile-cache"]
+         "--buffer-size", "1000", "--batch-size", "32", "--hidden-sizes", "16"]
 
 
 @pytest.mark.parametrize("seeds, cores, devices", [
@@ -57,20 +56,19 @@ def test_bad_device_counts_are_one_line_before_jax_starts(capsys):
 
 
 @pytest.mark.slow
-def test_the_default_uses_every_core_and_a_layout_gives_the_same_bits(tmp_path):
-    runs = [tmp_path / name for name in ("a", "b")]
-    for status, stdout, stderr in finish([start(
-            ["train", *SMALL, "--num-seeds", "6", "--seed", "4", "--out", run], cli_env(None))
-            for run in runs]):
-        assert status == 0, stderr
+def test_the_default_uses_every_core(tmp_path):
+    """(That a seed's bits on a CPU do not depend on the layout is checked below, on 1, 2
+    and 4 devices.)"""
+    ((status, stdout, stderr),) = finish([start(
+        ["train", *SMALL, "--num-seeds", "6", "--seed", "4", "--out", tmp_path], cli_env(None))])
+    assert status == 0, stderr
     devices = layout.best_device_count(6, layout.cpu_cores())
     assert f"training 6 seeds on {devices} cpu device" in stdout
-    summary = json.loads((runs[0] / "summary.json").read_text())
+    summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["layout"] == {"platform": "cpu", "processes": 1, "devices": devices,
                                  "devices_per_process": devices,
                                  "seeds_per_device": -(-6 // devices),
                                  "padding_seeds": -6 % devices}
-    assert_same_outputs(*runs)
 
 
 LIBRARY = """
@@ -183,7 +181,7 @@ def test_a_checkpoint_resumes_on_another_device_count(tmp_path):
     # report a segment): less to compile, three times.
     args = ["train", *SMALL, "--num-frames", "12000", "--eval-every", "0",
             "--segment-frames", "1000", "--num-seeds", "3", "--out", str(out)]
-    resume = ["train", "--out", str(out), "--resume", "--no-compile-cache"]
+    resume = ["train", "--out", str(out), "--resume"]
 
     def run(program, argv, devices: str, name: str) -> subprocess.Popen:  # stderr to a file
         with open(tmp_path / f"{name}.log", "w") as log:

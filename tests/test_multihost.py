@@ -110,23 +110,6 @@ def test_processes_match_one_process_with_as_many_devices(processes, devices, co
         assert result == one
 
 
-def test_cli_under_two_processes_writes_once(tmp_path):
-    single, (code0, out0, err0), (code1, out1, err1) = finish([
-        start(["train", *SMALL, "--num-seeds", "6", "--out", tmp_path / "single"],
-              devices_env(2)),
-        *cli_processes(2, lambda i: ["train", *SMALL, "--num-seeds", "6", "--out",
-                                     str(tmp_path / f"p{i}")])])
-    assert single[0] == 0, single[2]
-    assert code0 == 0 and code1 == 0, err0 + err1
-    assert not (tmp_path / "p1").exists()  # process 1 wrote nothing
-    assert [line for line in out1.splitlines() if not line.startswith("[Gloo]")] == [
-        "process 1 of 2: its seeds are trained; process 0 reports and writes the results"]
-    assert "final greedy return" in out0
-    assert_same_outputs(tmp_path / "single", tmp_path / "p0")
-    summaries = [json.loads((tmp_path / d / "summary.json").read_text()) for d in ("single", "p0")]
-    assert summaries[0]["final_eval_return"] == summaries[1]["final_eval_return"]
-
-
 def test_a_killed_process_ends_the_run_and_both_resume_bitwise(tmp_path):
     heartbeat = 5
     segmented = [*SMALL, "--num-seeds", "6", "--segment-frames", "400"]
@@ -154,10 +137,17 @@ def test_a_killed_process_ends_the_run_and_both_resume_bitwise(tmp_path):
         assert code0 == 1 and "process 0 of 2 lost another process" in err0, err0[-2000:]
         assert not (out / "summary.json").exists()
 
-        resumed = finish(cli_processes(2, lambda i: [*args, "--resume"]) + [whole])
-        for code, _, err in resumed:
-            assert code == 0, err
+        # Resumed, the pair ends as one process of two devices: process 0 reports and
+        # writes, process 1 says so in one line.
+        (code0, out0, err0), (code1, out1, err1), (code, _, err) = finish(
+            cli_processes(2, lambda i: [*args, "--resume"]) + [whole])
+        assert code0 == 0 and code1 == 0 and code == 0, err0 + err1 + err
+        assert [line for line in out1.splitlines() if not line.startswith("[Gloo]")] == [
+            "process 1 of 2: its seeds are trained; process 0 reports and writes the results"]
+        assert "final greedy return" in out0
         assert_same_outputs(tmp_path / "whole", out)
+        summaries = [json.loads((d / "summary.json").read_text()) for d in (tmp_path / "whole", out)]
+        assert summaries[0]["final_eval_return"] == summaries[1]["final_eval_return"]
     finally:
         if whole.poll() is None:
             os.kill(whole.pid, signal.SIGKILL)

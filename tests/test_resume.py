@@ -1,6 +1,7 @@
 """A run killed with SIGKILL mid-way and resumed ends bitwise identical to an
 uninterrupted one; checkpoints are atomic."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -15,7 +16,8 @@ import pytest
 from purejaxdqn import Config
 from purejaxdqn.checkpoints import checkpoint_name
 from purejaxdqn.runner import segment_plan
-from tests.helpers import assert_same_outputs, main_in_process, run_cli, start
+from tests.helpers import (SMALL_PQN, assert_same_outputs, main_in_process, run_cli, start,
+                           whole_and_resumed)
 
 FLAGS = ["--num-seeds", "2", "--num-frames", "1600", "--eval-every", "200",
          "--warmup-steps", "100", "--buffer-size", "1000", "--batch-size", "32",
@@ -29,10 +31,6 @@ MINATAR_FLAGS = ["--preset", "breakout-minatar-100k", "--num-seeds", "2", "--num
                  "--hidden-sizes", "16", "--conv-channels", "4", "--final-eval-episodes", "2",
                  "--segment-frames", "400", "--seed", "3"]
 
-# PQN: no replay and no target network, a rollout of 4 x 25 frames an update.
-PQN_FLAGS = ["--algorithm", "pqn", "--num-seeds", "2", "--num-frames", "1600", "--eval-every",
-             "200", "--num-envs", "4", "--num-steps", "25", "--num-minibatches", "4",
-             "--hidden-sizes", "16", "--layer-norm", "--segment-frames", "400", "--seed", "3"]
 
 # The CLI, in a process that, right after its N-th checkpoint is written, says so in a
 # file and hangs, to be killed from outside.
@@ -77,19 +75,20 @@ def kill_after_checkpoints(out, count: int, flags=FLAGS, env=None) -> None:
 
 
 # DQN with periodic evaluation is killed and resumed in tests/test_multihost.py (one
-# process of two) and tests/test_layout.py (on another device count).
+# process of two) and tests/test_layout.py (on another device count); PQN is resumed in
+# this process below, PQN-RNN and R2D2 in tests/test_memory.py.
 @pytest.mark.slow
-@pytest.mark.parametrize("flags", [MINATAR_FLAGS, PQN_FLAGS], ids=["minatar-no-eval", "pqn"])
-def test_killed_and_resumed_run_is_bitwise_identical(tmp_path, flags):
+def test_killed_and_resumed_run_is_bitwise_identical(tmp_path):
     # The uninterrupted run first: the run killed and the resumed one load its program from
     # the cache.
+    flags = MINATAR_FLAGS
     env = compile_cache(tmp_path / "cache")
     status, _, stderr = run_cli("train", *flags, "--out", tmp_path / "whole", env=env)
     assert status == 0, stderr
     kill_after_checkpoints(tmp_path / "resumed", 2, flags, env)
-    # Killed between writing segment 2's checkpoint and removing segment 1's.
-    reports = (1, 2) if flags is MINATAR_FLAGS else (2, 4)  # without evaluation: a report
-    # a segment
+    # Killed between writing segment 2's checkpoint and removing segment 1's (without
+    # evaluation: a report a segment).
+    reports = (1, 2)
     assert sorted(p.name for p in (tmp_path / "resumed").iterdir()) == [
         checkpoint_name(r, 0, 1) for r in reports]
     with np.load(tmp_path / "resumed" / checkpoint_name(reports[1], 0, 1)) as checkpoint:
@@ -103,6 +102,19 @@ def test_killed_and_resumed_run_is_bitwise_identical(tmp_path, flags):
     summary = json.loads((tmp_path / "resumed" / "summary.json").read_text())
     assert summary["resumed_at_frame"] == 800 and summary["total_run_s"] > summary["run_s"]
     assert summary["frames_per_second"] == pytest.approx(2 * 1600 / summary["total_run_s"])
+
+
+@pytest.mark.slow
+def test_a_resumed_pqn_run_is_the_run_never_stopped(tmp_path):
+    """PQN (no replay, no target network; a rollout of 4 x 25 frames an update) stopped
+    after its first segment and resumed from the checkpoint ends bit for bit as the run
+    never stopped."""
+    config = dataclasses.replace(SMALL_PQN, eval_every=200, eval_episodes=2)
+    whole, resumed = whole_and_resumed(config, tmp_path, num_seeds=2, segment_frames=400,
+                                       seed=3)
+    assert whole.metrics["eval_return"].shape == (2, 8)
+    for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(resumed)):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.slow

@@ -195,25 +195,6 @@ def small_config(suite: str, **overrides) -> Config:
                   **overrides)
 
 
-@pytest.mark.slow
-def test_a_vmapped_seed_is_the_seed_alone():
-    """Once for the suites (each loop's own check is in tests/test_train.py and
-    tests/test_pqn.py): Jumanji's adapter, which steps with action masks and resets only
-    the environments whose episodes ended (`step_batch`, shared by every adapter)."""
-    need("jumanji")
-    train = make_train(small_config("jumanji"))
-    keys = jax.random.split(jax.random.key(3), 2)
-    both = jax.jit(jax.vmap(train))(keys)
-    alone = jax.jit(train)(keys[1])
-    # (Bit for bit where the seeds run one after another, as `train_seeds` runs them on a
-    # CPU; a vmapped batch may order a float sum differently.)
-    for batched, single in zip(jax.tree.leaves(both), jax.tree.leaves(alone)):
-        np.testing.assert_allclose(batched[1], single, rtol=1e-4, atol=1e-5)
-    np.testing.assert_array_equal(both.metrics["train_episodes"][1],
-                                  alone.metrics["train_episodes"])
-    assert int(jnp.sum(both.metrics["train_episodes"])) > 0
-
-
 def test_a_grid_is_stored_as_uint8_for_the_cnn():
     need("xminigrid")
     config = small_config("xminigrid", network="cnn", conv_channels=4)
@@ -283,8 +264,11 @@ def grid_torso(obs):
 
 @pytest.mark.slow
 def test_a_suite_run_with_its_own_torso_resumes_bitwise(tmp_path):
-    """Navix by object with a torso of one's own, in checkpointed segments: stopped after
-    its first segment and resumed, it ends as the run that was never stopped."""
+    """Navix by object with a torso of one's own, 3 seeds in checkpointed segments: stopped
+    after its first segment and resumed, it ends as the run that was never stopped. And,
+    once for the suites (each loop's own check is in tests/test_train.py and
+    tests/test_pqn.py), seed 1 trained alone is seed 1 beside the others: the adapters'
+    `step_batch` resets only the environments whose episodes ended."""
     navix = need("navix")
     env = navix.make("Navix-Empty-5x5-v0", max_steps=20)
     config = Config(num_frames=1200, batch_size=16, buffer_size=600, warmup_steps=100,
@@ -295,6 +279,14 @@ def test_a_suite_run_with_its_own_torso_resumes_bitwise(tmp_path):
     assert whole.params["grid_conv"]["w"].shape == (3, 3, 3, 3, 4)
     chex.assert_trees_all_equal(whole, resumed)
     assert int(np.sum(whole.metrics["train_episodes"])) > 0
+    alone = jax.jit(make_train(config, env=env, network=grid_torso))(
+        jax.random.split(jax.random.key(0), 3)[1])
+    # (Bit for bit where the seeds run one after another, as `train_seeds` runs them on a
+    # CPU; a vmapped batch may order a float sum differently.)
+    for together, single in zip(jax.tree.leaves(whole), jax.tree.leaves(alone)):
+        np.testing.assert_allclose(together[1], single, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(whole.metrics["train_episodes"][1],
+                                  alone.metrics["train_episodes"])
 
 
 def test_unknown_suites_and_names_are_one_line():
