@@ -134,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--tensorboard", action="store_true",
                        help="also write TensorBoard event files, one run per seed, to "
                             "DIR/tensorboard (needs tensorboardX)")
+    log = commands.add_parser(
+        "log", help="log a finished `train --out` or `sweep --out` run to a tracker, or "
+                    "complete a tracker run that failed part way", **formatter)
+    log.add_argument("run_dir", type=Path, help="a directory written by `train` or `sweep`")
     evaluate = commands.add_parser(
         "evaluate", help="greedy return of the params a `train --out DIR` saved", **formatter)
     evaluate.add_argument("run_dir", type=Path, help="a directory written by `train --out`")
@@ -159,7 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true",
                        help="continue the run whose checkpoint is in --out; its settings "
                             "come from the checkpoint (a flag given must agree with it)")
-    for command in (train, grid, evaluate, compare, render):
+    for command in (train, grid, log):
+        add_tracker_flags(command)
+    for command in (train, grid, evaluate, compare, render, log):
         command.add_argument("--no-compile-cache", action="store_true",
                              help="compile afresh instead of reusing programs compiled by "
                                   "earlier runs (env: PUREJAXDQN_COMPILE_CACHE=off)")
@@ -180,6 +186,49 @@ def build_parser() -> argparse.ArgumentParser:
         add_config_flags(command)
         add_distributed_flags(command)
     return parser
+
+
+def add_tracker_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "trackers", "log the run to Weights & Biases or MLflow as well (docs/tracking.md)")
+    group.add_argument("--wandb", default=None, metavar="PROJECT",
+                       help="log to this W&B project (WANDB_MODE=offline: to disk only; "
+                            "needs purejaxdqn[wandb])")
+    group.add_argument("--wandb-entity", default=None, metavar="ENTITY",
+                       help="the W&B entity (default: yours)")
+    group.add_argument("--wandb-group", default=None, metavar="GROUP",
+                       help="the W&B group (a sweep's default: one named for it)")
+    group.add_argument("--mlflow", default=None, metavar="URI",
+                       help="log to the MLflow tracking server or store at this URI "
+                            "(http://HOST:PORT, file:///PATH, sqlite:///PATH.db; needs "
+                            "purejaxdqn[mlflow])")
+    group.add_argument("--mlflow-experiment", default="purejaxdqn", metavar="NAME",
+                       help="the MLflow experiment")
+
+
+def trackers_of(args, out: Path | None, csv: bool = False, tensorboard: bool = False,
+                resume: bool = False) -> tuple:
+    """The trackers the flags name (and, resuming, those the run logged to before: its
+    trackers.json), each checked (installed, reachable) before anything compiles."""
+    from purejaxdqn import trackers
+
+    chosen = []
+    if csv:
+        chosen.append(trackers.Csv(out / "curves.csv"))
+    if tensorboard:
+        chosen.append(trackers.TensorBoard(out / "tensorboard"))
+    if getattr(args, "wandb", None):
+        chosen.append(trackers.Wandb(args.wandb, args.wandb_entity, args.wandb_group))
+    elif getattr(args, "wandb_entity", None) or getattr(args, "wandb_group", None):
+        raise ValueError("--wandb-entity and --wandb-group need --wandb PROJECT")
+    if getattr(args, "mlflow", None):
+        chosen.append(trackers.MLflow(args.mlflow, args.mlflow_experiment))
+    if resume:
+        chosen += [t for t in trackers.recorded_trackers(out)
+                   if t.key not in {c.key for c in chosen}]
+    for tracker in chosen:
+        tracker.check()
+    return tuple(chosen)
 
 
 def _env_int(name: str):
@@ -336,8 +385,7 @@ def resume_plan(args) -> "TrainPlan":
     report_every, _ = segment_plan(config, saved["segment_frames"])
     return TrainPlan(config, saved["num_seeds"], saved["seed"], args.out,
                      saved["segment_frames"], report_every, resume=True,
-                     resumed_at_frame=saved["next_report"] * report_every, csv=args.csv,
-                     tensorboard=args.tensorboard)
+                     resumed_at_frame=saved["next_report"] * report_every)
 
 
 def check_train(args) -> "TrainPlan | None":
@@ -362,16 +410,13 @@ def check_train(args) -> "TrainPlan | None":
             report_every, _ = segment_plan(config, args.segment_frames)
         plan = TrainPlan(config, _or(args.num_seeds, DEFAULT_NUM_SEEDS),
                          _or(args.seed, DEFAULT_SEED), args.out, args.segment_frames,
-                         report_every, csv=args.csv, tensorboard=args.tensorboard)
+                         report_every)
     resolve_env(plan.config.env_name, overrides=plan.config.env_params)
-    if args.tensorboard:
-        if args.out is None:
-            raise ValueError("--tensorboard needs --out DIR")
-        try:
-            import tensorboardX  # noqa: F401
-        except ImportError:
-            raise ValueError("--tensorboard needs tensorboardX: "
-                             "pip install 'purejaxdqn[tensorboard]'") from None
+    for flag in ("csv", "tensorboard"):
+        if getattr(args, flag) and args.out is None:
+            raise ValueError(f"--{flag} needs --out DIR")
+    plan = dataclasses.replace(plan, preset=args.preset, trackers=trackers_of(
+        args, plan.out, args.csv, args.tensorboard, plan.resume))
     if plan.resume:
         config = plan.config
         if plan.resumed_at_frame == config.num_frames and (plan.out / "summary.json").exists():
@@ -397,6 +442,7 @@ def check_sweep(args) -> "SweepPlan":
                      args.out)
     grid_settings(plan.config, plan.grid)
     resolve_env(plan.config.env_name, overrides=plan.config.env_params)
+    plan = dataclasses.replace(plan, preset=args.preset, trackers=trackers_of(args, plan.out))
     if plan.out is not None:
         prepare_out_dir(plan.out, create=is_main_process())
     return plan
@@ -491,6 +537,13 @@ def _run(args) -> int:
                 return 0
         elif args.command == "sweep":
             plan = check_sweep(args)
+        elif args.command == "log":
+            from purejaxdqn.runs import check_logged_run
+
+            check_logged_run(args.run_dir)
+            plan = trackers_of(args, args.run_dir)
+            if not plan:
+                raise ValueError("log: name a tracker (--wandb PROJECT or --mlflow URI)")
         elif args.command in ("evaluate", "render"):
             from purejaxdqn.runs import check_run
 
@@ -509,6 +562,8 @@ def _run(args) -> int:
         if args.command in ("train", "sweep"):
             return {"train": commands.run_train, "sweep": commands.run_sweep}[args.command](
                 plan)
+        if args.command == "log":
+            return commands.run_log(args.run_dir, plan)
         return {"evaluate": commands.run_evaluate, "render": commands.run_render,
                 "compare": commands.run_compare}[args.command](args)
     except ValueError as error:

@@ -12,7 +12,8 @@ import numpy as np
 from purejaxdqn import layout, plots
 from purejaxdqn.config import Config
 from purejaxdqn.distributed import gather, is_main_process, mean
-from purejaxdqn.runs import evaluate_run, load_metrics, write_curves_csv, write_tensorboard
+from purejaxdqn.runs import evaluate_run, load_metrics
+from purejaxdqn.trackers import Run, Tracking, log_sweep, provenance, sweep_group
 from purejaxdqn.stats import summarize
 from purejaxdqn.sweeps import grid_settings, sweep
 from purejaxdqn.train import report_frames, train_seeds
@@ -30,8 +31,8 @@ class TrainPlan:
     report_every: int | None = None    # frames per report of a segmented run
     resume: bool = False
     resumed_at_frame: int = 0
-    csv: bool = False
-    tensorboard: bool = False
+    trackers: tuple = ()  # trackers.Tracker instances, checked
+    preset: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +44,8 @@ class SweepPlan:
     num_seeds: int
     seed: int
     out: Path | None = None
+    trackers: tuple = ()
+    preset: str | None = None
 
 
 def _format(stat: dict) -> str:
@@ -71,16 +74,29 @@ def run_train(plan: TrainPlan) -> int:
     """`purejaxdqn train`, as `cli.check_train` planned it."""
     config, num_seeds, out = plan.config, plan.num_seeds, plan.out
     timings = {}
+    tracking = None
+    if plan.trackers and is_main_process():  # started before anything compiles
+        tracking = Tracking(plan.trackers, Run(
+            dataclasses.asdict(config), out=out, details={
+                "num_seeds": num_seeds, "seed": plan.seed, "preset": plan.preset,
+                "segment_frames": plan.segment_frames, "layout": layout.describe(num_seeds),
+                **provenance()}))
+        tracking.start()
     if is_main_process():
         print(f"training {layout.summary_line(num_seeds)}", flush=True)
-    if plan.segment_frames:
-        result = train_with_progress(plan, timings)
-    else:
-        result = train_seeds(config, num_seeds, plan.seed, timings=timings)
+    frames = report_frames(config, plan.report_every)
+    try:
+        if plan.segment_frames:
+            result = train_with_progress(plan, timings, tracking, frames)
+        else:
+            result = train_seeds(config, num_seeds, plan.seed, timings=timings)
+    except BaseException:  # the tracker runs end as failed; a resume continues them
+        if tracking is not None:
+            tracking.interrupt()
+        raise
     params, metrics = results_on_main(result.params, result.metrics)
     if params is None:
         return 0
-    frames = report_frames(config, plan.report_every)
     total_run_s = timings.get("total_run_s", timings["run_s"])
     summary = {
         "config": dataclasses.asdict(config), "num_seeds": num_seeds, "seed": plan.seed,
@@ -99,21 +115,29 @@ def run_train(plan: TrainPlan) -> int:
     else:
         print(f"compile {timings['compile_s']:.1f} s, run {timings['run_s']:.1f} s, "
               f"{summary['frames_per_second']:,.0f} frames/s across all seeds")
+    written = True
     if out is not None:
         written = write_outputs(out, config, params, metrics, summary, frames)
-        if plan.csv:
-            written &= _write(out / "curves.csv", write_curves_csv, frames, metrics)
-        if plan.tensorboard:
-            written &= _write(out / "tensorboard", write_tensorboard, frames, metrics)
-        if not written:
-            return 1
-        print(f"wrote {out}/")
-    return 0
+        if written:
+            print(f"wrote {out}/")
+    if tracking is not None:
+        tracking.end(summary, {"frames": frames, **metrics}, _logged_files(out))
+        written &= tracking.say_errors()
+    return 0 if written else 1
 
 
-def train_with_progress(plan: TrainPlan, timings: dict):
+def _logged_files(out: Path | None) -> dict:
+    """The files a tracker keeps beside its metrics: the plots, the summary and
+    metrics.npz, where they were written."""
+    names = ("learning_curve.png", "sweep.png", "summary.json", "metrics.npz")
+    return {} if out is None else {Path(name).stem: out / name for name in names
+                                   if (out / name).exists()}
+
+
+def train_with_progress(plan: TrainPlan, timings: dict, tracking: Tracking | None = None,
+                        frames: np.ndarray | None = None):
     """The resumable runner, with a progress bar (frames across all seeds) fed at segment
-    boundaries."""
+    boundaries, and each segment's reports logged to the trackers as it ends."""
     from tqdm import tqdm
 
     from purejaxdqn.runner import train_resumable
@@ -124,6 +148,11 @@ def train_with_progress(plan: TrainPlan, timings: dict):
               disable=None if is_main_process() else True) as bar:
         def on_segment(frames_done: int, metrics: dict) -> None:
             bar.update(frames_done * seeds - bar.n)
+            if plan.trackers:  # every process takes part in the gather
+                so_far = gather(metrics)
+                if tracking is not None:
+                    reports = next(iter(so_far.values())).shape[1]
+                    tracking.log_reports(frames[:reports], so_far)
             if "eval_return" in metrics:
                 bar.set_postfix(eval_return=f"{mean(metrics['eval_return'][:, -1]):.1f}")
 
@@ -188,19 +217,47 @@ def run_sweep(plan: SweepPlan) -> int:
         print(f"{setting:<40} {_format(row['iqm']):>22} {_format(row['mean']):>22}")
     print(f"compile {timings['compile_s']:.1f} s, run {timings['run_s']:.1f} s, "
           f"{final.size * config.num_frames / timings['run_s']:,.0f} frames/s across all runs")
-    if out is None:
-        return 0
     summary = {"config": dataclasses.asdict(config), "grid": grid, "num_seeds": num_seeds,
                "seed": plan.seed, "layout": layout.describe(num_seeds), "ranked": rows,
                **timings}
-    written = _write(out / "metrics.npz",
-                     lambda p: np.savez(p, frames=report_frames(config), **metrics))
-    written &= _write(out / "summary.json",
-                      lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
-    written &= _write(out / "sweep.png", plots.ranking, rows, config.env_name)
-    if written:
-        print(f"wrote {out}/")
+    if plan.trackers:
+        summary["tracker_group"] = sweep_group(summary, plan.trackers)
+    written = True
+    if out is not None:
+        written = _write(out / "metrics.npz",
+                         lambda p: np.savez(p, frames=report_frames(config), **metrics))
+        written &= _write(out / "summary.json",
+                          lambda p: p.write_text(json.dumps(summary, indent=2) + "\n"))
+        written &= _write(out / "sweep.png", plots.ranking, rows, config.env_name)
+        if written:
+            print(f"wrote {out}/")
+    if plan.trackers:
+        written &= log_sweep(plan.trackers, summary, {"frames": report_frames(config),
+                                                      **metrics}, out, _logged_files(out))
     return 0 if written else 1
+
+
+def run_log(run_dir: Path, trackers: tuple) -> int:
+    """`purejaxdqn log DIR`: a finished run's reports, summary and files to the trackers,
+    continuing each tracker run DIR/trackers.json records (no report logged twice)."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    metrics = load_metrics(run_dir)
+    if "grid" in summary:
+        return 0 if log_sweep(trackers, summary, metrics, run_dir, _logged_files(run_dir)) else 1
+    tracking = Tracking(trackers, Run(summary["config"], out=run_dir, details={
+        "num_seeds": summary["num_seeds"], "seed": summary["seed"],
+        "segment_frames": summary.get("segment_frames"), "layout": summary.get("layout"),
+        **provenance()}))
+    if tracking.done:
+        print(f"{run_dir}: already logged to {', '.join(tracking.done)} in full")
+    if not tracking.trackers:
+        return 0
+    tracking.start()
+    tracking.end(summary, metrics, _logged_files(run_dir))
+    if tracking.say_errors():
+        print(f"logged {run_dir} to " + ", ".join(t.key for t in tracking.trackers))
+        return 0
+    return 1
 
 
 def run_evaluate(args) -> int:

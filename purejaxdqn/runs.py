@@ -1,7 +1,6 @@
 """Reading back what `purejaxdqn train` wrote: config, params, metrics; greedy evaluation
-of saved params; CSV export of the per-seed curves."""
+of saved params."""
 
-import csv
 import dataclasses
 import json
 from pathlib import Path
@@ -48,6 +47,17 @@ def load_config(run_dir: Path) -> Config:
         return Config(**summary["config"])
     except (TypeError, ValueError) as error:
         raise ValueError(f"{path}: {error}") from None
+
+
+def check_logged_run(run_dir: Path) -> None:
+    """What `purejaxdqn log` reads from a `train` or `sweep` directory, read and checked."""
+    load_config(run_dir)
+    load_metrics(run_dir)
+    summary = json.loads((Path(run_dir) / "summary.json").read_text())
+    if not isinstance(summary.get("num_seeds"), int) or "seed" not in summary:
+        raise ValueError(f"{Path(run_dir) / 'summary.json'} holds no num_seeds and seed")
+    if "frames" not in load_metrics(run_dir):
+        raise ValueError(f"{Path(run_dir) / 'metrics.npz'} holds no frames")
 
 
 def load_params(run_dir: Path) -> dict:
@@ -102,29 +112,3 @@ def evaluate_run(run_dir: Path, episodes: int, seed: int = 0) -> np.ndarray:
     greedy = jax.jit(jax.vmap(
         lambda key, p: evaluate(key, p, network, env, env_params, episodes)))
     return np.asarray(greedy(keys, params))
-
-
-def write_curves_csv(path: Path, frames: np.ndarray, metrics: dict) -> None:
-    """One row per (seed, report): seed, frames, then each per-report metric."""
-    names = [n for n, v in metrics.items() if np.ndim(v) == 2]
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["seed", "frames", *names])
-        for seed in range(len(metrics[names[0]])):
-            for i, frame in enumerate(frames):
-                writer.writerow([seed, int(frame), *(metrics[n][seed, i] for n in names)])
-
-
-def write_tensorboard(directory: Path, frames: np.ndarray, metrics: dict) -> None:
-    """TensorBoard event files, one run per seed (`directory/seed_000`, ...), each
-    per-report metric a scalar against frames. Written after training, from the host."""
-    try:
-        from tensorboardX import SummaryWriter
-    except ImportError:
-        raise ValueError("--tensorboard needs tensorboardX: pip install 'purejaxdqn[tensorboard]'")
-    names = [n for n, v in metrics.items() if np.ndim(v) == 2]
-    for seed in range(len(metrics[names[0]])):
-        with SummaryWriter(str(Path(directory) / f"seed_{seed:03d}")) as writer:
-            for name in names:
-                for frame, value in zip(frames, metrics[name][seed]):
-                    writer.add_scalar(name, float(value), int(frame))

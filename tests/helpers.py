@@ -3,6 +3,7 @@ and the assertions made of them, probe environments with known answers, referenc
 functions in numpy, the optional suites, and the ways a test starts the CLI (in this
 process, watched for compiles, or as processes ended by their pids)."""
 
+import json
 import os
 import re
 import signal
@@ -389,3 +390,71 @@ def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
             for value in event.summary.value:
                 scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
     return scalars
+
+
+# --- The trackers ------------------------------------------------------------------------
+
+def need_tracker(module: str):
+    """The tracker's package, or the test skipped where it is not installed (failed where
+    PUREJAXDQN_REQUIRE_SUITES is set: CI installs the trackers' extras too)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        message = f'{module} is not installed: pip install "purejaxdqn[{module}]"'
+        if os.environ.get("PUREJAXDQN_REQUIRE_SUITES"):
+            pytest.fail(f"required here: {message}")
+        pytest.skip(message)
+
+
+def wandb_records(path: Path):
+    """The records of an offline W&B run's .wandb file, as wandb's protos. (wandb 0.31
+    ships no Python reader of this log: the framing, LevelDB's log format of 32 KiB blocks
+    after a 7-byte header, is read here; each record is wandb's own `Record`.)"""
+    from wandb.proto import wandb_internal_pb2
+
+    data = Path(path).read_bytes()
+    assert data[:4] == b":W&B", data[:7]
+    position, block, parts = 7, 32_768, b""
+    while position + 7 <= len(data):
+        left = block - position % block
+        _, length, kind = binary.unpack("<IHB", data[position:position + 7])
+        if left < 7 or (length == 0 and kind == 0):  # a block's zero padding
+            position += left
+            continue
+        parts += data[position + 7:position + 7 + length]
+        position += 7 + length
+        if kind in (1, 4):  # a whole record, or a record's last part
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(parts)
+            parts = b""
+            yield record
+
+
+def wandb_run(directory: Path, run_id: str) -> dict:
+    """What the offline W&B runs of `run_id` under `directory` recorded, every part of it
+    (a resumed run writes a second file): {"history": {step: {key: value}}, "steps":
+    [each history row's step, in order], "config", "summary", "group", "name"}."""
+    found = {"history": {}, "steps": [], "config": {}, "summary": {}}
+    files = sorted(Path(directory).glob(f"wandb/offline-run-*-{run_id}*/run-{run_id}.wandb"))
+    assert files, f"no offline W&B run {run_id} in {directory}"
+    for path in files:
+        for record in wandb_records(path):
+            kind = record.WhichOneof("record_type")
+            if kind == "run":
+                found.update(group=record.run.run_group, name=record.run.display_name)
+                found["config"].update({i.key: json.loads(i.value_json)
+                                        for i in record.run.config.update})
+            elif kind == "config":
+                found["config"].update({i.key: json.loads(i.value_json)
+                                        for i in record.config.update})
+            elif kind == "history":
+                row = {i.key or "/".join(i.nested_key): json.loads(i.value_json)
+                       for i in record.history.item}
+                found["steps"].append(row["_step"])
+                found["history"].setdefault(row["_step"], {}).update(row)
+            elif kind == "summary":
+                found["summary"].update({i.key or "/".join(i.nested_key): json.loads(i.value_json)
+                                         for i in record.summary.update})
+    return found
