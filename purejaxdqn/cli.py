@@ -99,6 +99,60 @@ def _grid_entry(text: str) -> tuple[str, list[float]]:
         raise argparse.ArgumentTypeError(f"expected FIELD=v1,v2,..., got {text!r}")
 
 
+def _reference_entry(text: str) -> tuple[str, float]:
+    env, _, value = text.rpartition("=")
+    try:
+        return env, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ENV=RETURN, got {text!r}")
+
+
+def check_compare(args) -> None:
+    """compare's runs read and checked, and its mode set: `args.across` (LABEL=DIR runs)
+    with `args.labelled` [(label, dir)], or one environment's curves in `args.out`."""
+    from purejaxdqn.runs import load_config, load_metrics
+
+    labelled = [(text.partition("=")[0], Path(text.partition("=")[2])) if "=" in text
+                else (None, Path(text)) for text in args.run_dirs]
+    args.across = any(label for label, _ in labelled)
+    if args.across and not all(label for label, _ in labelled):
+        raise ValueError("label every run (LABEL=DIR) or none")
+    envs = {}
+    for label, run_dir in labelled:
+        load_metrics(run_dir)
+        envs[(label, run_dir)] = load_config(run_dir).env_name
+    if not args.across:
+        args.run_dirs = [run_dir for _, run_dir in labelled]
+        if len(set(envs.values())) > 1:
+            raise ValueError(f"runs of {len(set(envs.values()))} environments: compare them "
+                             f"across tasks by naming each run's configuration, LABEL=DIR")
+        args.out = args.out or Path("compare.png")
+        prepare_out_file(args.out)
+        return
+    if args.random_episodes <= 0:
+        raise ValueError(f"--random-episodes must be an integer > 0, got {args.random_episodes}")
+    from purejaxdqn.report import _rliable
+
+    _rliable()
+    tasks = {}
+    for (label, run_dir), env in envs.items():
+        if env in tasks.setdefault(label, {}):
+            raise ValueError(f"{label} has two runs of {env}: {tasks[label][env]} and {run_dir}")
+        tasks[label][env] = run_dir
+    every = set(envs.values())
+    for label, runs in tasks.items():
+        if set(runs) != every:
+            raise ValueError(f"{label} has no run of {', '.join(sorted(every - set(runs)))}: "
+                             f"each configuration needs a run of every environment")
+    unknown = sorted({env for env, _ in args.reference} - every)
+    if unknown:
+        raise ValueError(f"--reference {unknown[0]}: no run of that environment "
+                         f"(environments: {', '.join(sorted(every))})")
+    args.labelled = tasks
+    args.out = args.out or Path("compare")
+    _mkdir(args.out, "--out")
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, with a typo an error (no abbreviations) and every error one line."""
 
@@ -144,10 +198,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--episodes", type=int, default=100, help="episodes per seed")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the episodes")
     compare = commands.add_parser(
-        "compare", help="overlay the learning curves of several runs", **formatter)
-    compare.add_argument("run_dirs", type=Path, nargs="+",
-                         help="directories written by `train --out`")
-    compare.add_argument("--out", type=Path, default=Path("compare.png"), help="the plot to write")
+        "compare", help="overlay the learning curves of runs of one environment; or, with "
+                        "LABEL=DIR runs, compare configurations across environments "
+                        "(rliable: IQM, median, mean, optimality gap, performance profiles, "
+                        "probability of improvement)", **formatter)
+    compare.add_argument("run_dirs", nargs="+", metavar="[LABEL=]DIR",
+                         help="directories written by `train --out`; LABEL=DIR names the "
+                              "configuration a run belongs to, one run per environment each")
+    compare.add_argument("--out", type=Path, default=None,
+                         help="the plot to write (one environment; default compare.png), or "
+                              "the directory of the figures and table (across environments; "
+                              "default compare/)")
+    compare.add_argument("--reference", type=_reference_entry, action="append", default=[],
+                         metavar="ENV=RETURN",
+                         help="the return that normalises to 1 on ENV (default: the best "
+                              "configuration's mean final return there); a random policy's "
+                              "normalises to 0")
+    compare.add_argument("--random-episodes", type=int, default=100,
+                         help="episodes of the random policy per environment")
     render = commands.add_parser(
         "render", help="draw a greedy episode of a saved agent into a GIF (CartPole-v1 and "
                        "image-observation games)", **formatter)
@@ -549,13 +617,10 @@ def _run(args) -> int:
 
             check_run(args.run_dir)
         _RUNNING["plan"] = plan
-        if args.command in ("compare", "render"):
+        if args.command == "render":
             prepare_out_file(args.out)
         if args.command == "compare":
-            from purejaxdqn.runs import load_metrics
-
-            for run_dir in args.run_dirs:
-                load_metrics(run_dir)
+            check_compare(args)
 
         from purejaxdqn import commands
 

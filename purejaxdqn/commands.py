@@ -278,6 +278,8 @@ def run_render(args) -> int:
 
 
 def run_compare(args) -> int:
+    if args.across:
+        return run_compare_across(args)
     curves = []
     for run_dir in args.run_dirs:
         metrics = load_metrics(run_dir)
@@ -291,3 +293,35 @@ def run_compare(args) -> int:
     plots.learning_curves(args.out, curves, "greedy return (mean, 95% CI)")
     print(f"wrote {args.out}")
     return 0
+
+
+def run_compare_across(args) -> int:
+    """`purejaxdqn compare LABEL=DIR ...`: configurations across environments."""
+    from purejaxdqn.report import compare_across_tasks, markdown, random_return
+    from purejaxdqn.runs import load_config
+
+    finals, configs = {}, {}
+    for label, runs in args.labelled.items():
+        finals[label] = {env: load_metrics(run_dir)["final_eval_return"]
+                         for env, run_dir in runs.items()}
+        configs.update({env: load_config(run_dir) for env, run_dir in runs.items()})
+    random = {env: random_return(env, config.env_params, args.random_episodes)
+              for env, config in sorted(configs.items())}
+    given = dict(args.reference)
+    reference = {env: given.get(env, max(float(np.mean(f[env])) for f in finals.values()))
+                 for env in random}
+    for env in random:
+        if reference[env] <= random[env]:
+            raise ValueError(f"{env}: the reference return {reference[env]:.2f} is not above "
+                             f"a random policy's {random[env]:.2f}; give one with "
+                             f"--reference {env}=RETURN")
+    table = compare_across_tasks(finals, random, reference, args.out)
+    print(f"{len(finals)} configurations x {len(random)} environments; final greedy returns "
+          f"normalised by a random policy's ({args.random_episodes} episodes) and the "
+          f"reference ({'given' if given else 'the best configuration'}); stratified "
+          f"bootstrap 95% CIs")
+    print(markdown(table), end="")
+    print(f"wrote {args.out}/ (aggregates.png, profiles.png, improvement.png, table.md, "
+          f"table.json)")
+    return 0
+

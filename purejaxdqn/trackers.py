@@ -1,8 +1,9 @@
 """Where a run's reports go besides metrics.npz: one small protocol and its backends.
 
 A tracker is told, from the host and never inside the jitted program: `start(run)` before
-anything compiles, `log_reports(frames, metrics)` as reports arrive (all at once after a
-one-program run, segment by segment in a segmented one), `log_summary(summary, metrics,
+anything compiles, `log_reports(frames, metrics, rows)` as reports arrive (all at once
+after a one-program run, segment by segment in a segmented one; `rows` are the reports'
+aggregates across seeds, computed once for every tracker), `log_summary(summary, metrics,
 files)` at the end, then `finish()`. `record()` is what it needs to continue the same
 tracker run after a resume; `Tracking` keeps it in the output directory's trackers.json
 with the last frame each tracker logged, so that no report is logged twice.
@@ -102,8 +103,9 @@ class Tracker:
     def start(self, run: Run) -> None:
         raise NotImplementedError
 
-    def log_reports(self, frames: np.ndarray, metrics: dict) -> None:
-        """New reports only: `metrics` {name: (seeds, len(frames))}."""
+    def log_reports(self, frames: np.ndarray, metrics: dict, rows: list) -> None:
+        """New reports only: `metrics` {name: (seeds, len(frames))}, and `rows` their
+        `aggregates`: [(frame, {"NAME/mean": ..., ...})]."""
 
     def log_summary(self, summary: dict, metrics: dict, files: dict) -> None:
         """The end: summary.json's content, every metric (with "frames"), and the files
@@ -210,8 +212,8 @@ class Wandb(Tracker):
             dir=str(run.out) if run.out else None, reinit="create_new",
             config={**run.config, **run.details}, settings=wandb.Settings(quiet=True))
 
-    def log_reports(self, frames, metrics: dict) -> None:
-        for frame, row in aggregates(frames, metrics):
+    def log_reports(self, frames, metrics: dict, rows: list) -> None:
+        for frame, row in rows:
             self.run.log(row, step=frame)
 
     def log_summary(self, summary: dict, metrics: dict, files: dict) -> None:
@@ -291,10 +293,10 @@ class MLflow(Tracker):
             Param(key, json.dumps(value) if not isinstance(value, str) else value)
             for key, value in params.items()])
 
-    def log_reports(self, frames, metrics: dict) -> None:
+    def log_reports(self, frames, metrics: dict, rows: list) -> None:
         from mlflow.entities import Metric
 
-        batch = [Metric(key, value, 0, frame) for frame, row in aggregates(frames, metrics)
+        batch = [Metric(key, value, 0, frame) for frame, row in rows
                  for key, value in row.items()]
         for i in range(0, len(batch), 1000):  # MLflow takes at most 1000 metrics a batch
             self.client.log_batch(self.run_id, metrics=batch[i:i + 1000])
@@ -396,13 +398,18 @@ class Tracking:
 
     def log_reports(self, frames, metrics: dict) -> None:
         frames = np.asarray(frames)
+        computed = {}  # the aggregates of each slice of new reports, once for all trackers
 
         def log(tracker):
             new = frames > self.logged_until[self._key(tracker)]
             if new.any():
-                tracker.log_reports(frames[new], {name: np.asarray(metrics[name])[:, new]
-                                                  for name in per_report(metrics)})
-                self.logged_until[self._key(tracker)] = int(frames[new][-1])
+                first = int(np.argmax(new))
+                reports = {name: np.asarray(metrics[name])[:, first:]
+                           for name in per_report(metrics)}
+                if first not in computed:
+                    computed[first] = aggregates(frames[first:], reports)
+                tracker.log_reports(frames[first:], reports, computed[first])
+                self.logged_until[self._key(tracker)] = int(frames[-1])
         self._each(log)
         self._save()
 

@@ -394,15 +394,16 @@ def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 
 # --- The trackers ------------------------------------------------------------------------
 
-def need_tracker(module: str):
-    """The tracker's package, or the test skipped where it is not installed (failed where
-    PUREJAXDQN_REQUIRE_SUITES is set: CI installs the trackers' extras too)."""
+def need_extra(module: str, extra: str | None = None):
+    """An optional package (a tracker's, rliable), or the test skipped where it is not
+    installed (failed where PUREJAXDQN_REQUIRE_SUITES is set: CI installs those extras
+    too)."""
     import importlib
 
     try:
         return importlib.import_module(module)
     except ImportError:
-        message = f'{module} is not installed: pip install "purejaxdqn[{module}]"'
+        message = f'{module} is not installed: pip install "purejaxdqn[{extra or module}]"'
         if os.environ.get("PUREJAXDQN_REQUIRE_SUITES"):
             pytest.fail(f"required here: {message}")
         pytest.skip(message)

@@ -19,7 +19,7 @@ import pytest
 
 from purejaxdqn import Config, TrainResult, checkpoints, trackers
 from purejaxdqn.stats import bootstrap_ci, iqm
-from tests.helpers import Stop, free_port, main_in_process, need_tracker, wandb_run
+from tests.helpers import Stop, free_port, main_in_process, need_extra, wandb_run
 
 FLAGS = ["--num-seeds", "4", "--num-frames", "1600", "--eval-every", "200",
          "--warmup-steps", "100", "--buffer-size", "1000", "--batch-size", "32",
@@ -55,10 +55,12 @@ class Recorder(trackers.Tracker):
     def start(self, run):
         self.calls.append(("start", run.config["num_frames"], run.details["num_seeds"]))
 
-    def log_reports(self, frames, metrics):
+    def log_reports(self, frames, metrics, rows):
         if self.fail_at == "log_reports":
             raise RuntimeError("tracker down")
-        self.calls.append(("log_reports", list(frames), metrics["eval_return"].tolist()))
+        assert [frame for frame, _ in rows] == list(frames)
+        self.calls.append(("log_reports", list(frames), metrics["eval_return"].tolist(),
+                           rows[0][1]["eval_return/mean"]))
 
     def log_summary(self, summary, metrics, files):
         self.calls.append(("log_summary", summary["final_eval_return"]["mean"]["value"]))
@@ -75,7 +77,7 @@ def test_a_result_logged_from_python_reaches_every_tracker_and_a_failing_one_cos
     good, bad = Recorder(), Recorder(fail_at="log_reports")
     assert not trackers.log_result([bad, good], config, result, num_seeds=2, out=tmp_path)
     assert good.calls == [("start", 2_000, 2),
-                          ("log_reports", [500, 1000, 1500, 2000], returns.tolist()),
+                          ("log_reports", [500, 1000, 1500, 2000], returns.tolist(), 2.0),
                           ("log_summary", 5.0), ("finish", True)]
     assert bad.calls == [("start", 2_000, 2)]  # dropped at its failure, the others went on
     assert capsys.readouterr().err == ("purejaxdqn: error: recorder failed (RuntimeError: "
@@ -103,7 +105,7 @@ def test_bad_tracker_input_is_one_line_before_compiling(tmp_path, capsys, monkey
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
     """A real MLflow tracking server (SQLite store) on a free port, ended by its pid."""
-    need_tracker("mlflow")
+    need_extra("mlflow")
     directory = tmp_path_factory.mktemp("mlflow")
     uri = f"http://127.0.0.1:{free_port()}"
     with open(directory / "server.log", "w") as log:
@@ -154,7 +156,7 @@ def mlflow_run(uri: str, experiment: str, run_id: str | None = None):
 @pytest.mark.slow
 def test_a_stopped_and_resumed_run_is_complete_in_both_trackers(tmp_path, capsys,
                                                                 monkeypatch, mlflow_server):
-    need_tracker("wandb")
+    need_extra("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")
     out = tmp_path / "run"
     saved = checkpoints.remove_older
@@ -218,7 +220,7 @@ def test_a_stopped_and_resumed_run_is_complete_in_both_trackers(tmp_path, capsys
 @pytest.mark.slow
 def test_a_sweep_logs_one_run_per_setting_in_one_group(tmp_path, capsys, monkeypatch,
                                                        mlflow_server):
-    need_tracker("wandb")
+    need_extra("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")
     out = tmp_path / "sweep"
     status, _, stderr, _ = main_in_process(
@@ -252,7 +254,7 @@ def test_a_tracker_failing_mid_run_costs_nothing_and_log_completes_it(tmp_path, 
                                                                       monkeypatch):
     """MLflow with a file store, failing at the summary: the run saves its files, says so
     in one line and exits 1; `purejaxdqn log` then completes the same MLflow run."""
-    need_tracker("mlflow")
+    need_extra("mlflow")
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     out, uri = tmp_path / "run", (tmp_path / "mlruns").as_uri()
 
