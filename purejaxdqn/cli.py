@@ -569,6 +569,8 @@ def _end_interrupted(args, plan, signum: int) -> None:
                 f"K --out DIR checkpoints every K frames and can resume)")
     elif args is not None:
         line = f"stopped by {name}"
+    if "purejaxdqn.trackers" in sys.modules:  # what the trackers hold, flushed (bounded)
+        sys.modules["purejaxdqn.trackers"].end_interrupted()
     try:  # the main thread may have been writing to stdout when the signal came
         sys.stdout.flush()
         sys.stderr.flush()

@@ -371,6 +371,7 @@ class Tracking:
         return tracker.key + self.suffix
 
     def start(self) -> None:
+        _RUNNING.append(self)
         for tracker in self.trackers:
             tracker.check()
         for tracker in self.trackers:
@@ -422,10 +423,15 @@ class Tracking:
             tracker.finish()
         self._each(close)
         self._save(done=True)
+        if self in _RUNNING:
+            _RUNNING.remove(self)
 
     def interrupt(self) -> None:
         """The run stopped part way: each tracker run ends as failed, its record kept."""
+        if self in _RUNNING:
+            _RUNNING.remove(self)
         self._each(lambda tracker: tracker.finish(completed=False))
+
 
     def say_errors(self) -> bool:
         """Each failure in one line on stderr; True if there was none."""
@@ -525,3 +531,19 @@ def log_result(trackers, config, result, num_seeds: int, seed: int = 0,
     summary = {"final_eval_return": summarize(metrics["final_eval_return"]), **(timings or {})}
     tracking.end(summary, {"frames": report_frames(config), **metrics}, {})
     return tracking.say_errors()
+
+
+_RUNNING: list[Tracking] = []  # started and not yet ended
+
+
+def end_interrupted(timeout: float = 20) -> None:
+    """On SIGINT or SIGTERM, before the process exits at once: the trackers' runs ended as
+    failed, so that what they hold reaches disk or server (W&B keeps an offline run's
+    records in memory until its run ends), within `timeout` seconds."""
+    import threading
+
+    if _RUNNING:
+        ending = threading.Thread(target=lambda: [t.interrupt() for t in list(_RUNNING)],
+                                  daemon=True)
+        ending.start()
+        ending.join(timeout)

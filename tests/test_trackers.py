@@ -19,7 +19,8 @@ import pytest
 
 from purejaxdqn import Config, TrainResult, checkpoints, trackers
 from purejaxdqn.stats import bootstrap_ci, iqm
-from tests.helpers import Stop, free_port, main_in_process, need_extra, wandb_run
+from tests.helpers import (Stop, cli_env, free_port, main_in_process, need_extra, start,
+                           wandb_run)
 
 FLAGS = ["--num-seeds", "4", "--num-frames", "1600", "--eval-every", "200",
          "--warmup-steps", "100", "--buffer-size", "1000", "--batch-size", "32",
@@ -285,3 +286,32 @@ def test_a_tracker_failing_mid_run_costs_nothing_and_log_completes_it(tmp_path, 
     # Once complete, logging again logs nothing twice.
     status, stdout, _, _ = main_in_process(["log", out, "--mlflow", uri], capsys)
     assert status == 0 and "already" in stdout
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_what_the_trackers_were_sent(tmp_path):
+    """SIGINT ends the process at once, but first ends the W&B run, whose offline records
+    would otherwise be lost with the process: every report trackers.json says was logged
+    is in the run's file."""
+    need_extra("wandb")
+    out = tmp_path / "run"
+    process = start(["train", *FLAGS[:-2], "--num-frames", "40000", "--segment-frames",
+                     "400", "--out", out, "--wandb", "proj"],
+                    cli_env(WANDB_MODE="offline"), stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while not (out / "trackers.json").exists() or json.loads(
+                (out / "trackers.json").read_text())["wandb"]["logged_until"] < 800:
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline, "nothing logged within 300 s"
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGINT)
+        assert process.wait(timeout=120) == 130
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+    record = json.loads((out / "trackers.json").read_text())["wandb"]
+    assert not record["finished"]
+    run = wandb_run(out, record["id"])
+    assert run["steps"] == list(range(200, record["logged_until"] + 1, 200))
