@@ -64,6 +64,12 @@ def compare_across_tasks(finals: dict, random: dict, reference: dict, out: Path,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    import warnings
+
+    # arch, under rliable, warns that its RandomState argument will change; the draws are
+    # seeded either way.
+    warnings.filterwarnings("ignore", message="random_state is deprecated",
+                            category=FutureWarning)
     scores = normalised_scores(finals, random, reference)
     labels = list(scores)
     aggregate = lambda x: np.array([metrics.aggregate_iqm(x), metrics.aggregate_median(x),  # noqa: E731
