@@ -131,9 +131,6 @@ def check_compare(args) -> None:
         return
     if args.random_episodes <= 0:
         raise ValueError(f"--random-episodes must be an integer > 0, got {args.random_episodes}")
-    from purejaxdqn.report import _rliable
-
-    _rliable()
     tasks = {}
     for (label, run_dir), env in envs.items():
         if env in tasks.setdefault(label, {}):
@@ -148,6 +145,9 @@ def check_compare(args) -> None:
     if unknown:
         raise ValueError(f"--reference {unknown[0]}: no run of that environment "
                          f"(environments: {', '.join(sorted(every))})")
+    from purejaxdqn.report import _rliable
+
+    _rliable()
     args.labelled = tasks
     args.out = args.out or Path("compare")
     _mkdir(args.out, "--out")
