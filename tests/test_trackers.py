@@ -5,7 +5,7 @@ port, read back through MlflowClient); a tracker failing after training started 
 run nothing and `purejaxdqn log` completes its record; bad tracker input in one line
 before anything compiles."""
 
-import importlib.util
+import importlib
 import json
 import os
 import signal
@@ -88,8 +88,11 @@ def test_a_result_logged_from_python_reaches_every_tracker_and_a_failing_one_cos
 
 def test_bad_tracker_input_is_one_line_before_compiling(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
-    unreachable = ("--mlflow: cannot reach http://127.0.0.1:" if importlib.util.find_spec("mlflow")
-                   else '--mlflow needs mlflow: pip install "purejaxdqn[mlflow]"')
+    try:
+        importlib.import_module("mlflow")
+        unreachable = "--mlflow: cannot reach http://127.0.0.1:"
+    except ImportError:
+        unreachable = '--mlflow needs mlflow: pip install "purejaxdqn[mlflow]"'
     cases = [
         (["--mlflow", f"http://127.0.0.1:{free_port()}"], unreachable),
         (["--wandb-group", "g"], "--wandb-entity and --wandb-group need --wandb PROJECT"),
