@@ -76,11 +76,9 @@ def run_train(plan: TrainPlan) -> int:
     timings = {}
     tracking = None
     if plan.trackers and is_main_process():  # started before anything compiles
-        tracking = Tracking(plan.trackers, Run(
-            dataclasses.asdict(config), out=out, details={
-                "num_seeds": num_seeds, "seed": plan.seed, "preset": plan.preset,
-                "segment_frames": plan.segment_frames, "layout": layout.describe(num_seeds),
-                **provenance()}))
+        tracking = Tracking(plan.trackers, train_run(
+            dataclasses.asdict(config), out, num_seeds, plan.seed, plan.segment_frames,
+            layout.describe(num_seeds), plan.preset))
         tracking.start()
     if is_main_process():
         print(f"training {layout.summary_line(num_seeds)}", flush=True)
@@ -124,6 +122,15 @@ def run_train(plan: TrainPlan) -> int:
         tracking.end(summary, {"frames": frames, **metrics}, _logged_files(out))
         written &= tracking.say_errors()
     return 0 if written else 1
+
+
+def train_run(config: dict, out: Path | None, num_seeds: int, seed: int,
+              segment_frames: int | None, layout_record: dict | None,
+              preset: str | None = None) -> Run:
+    """What the trackers are told of a `train` run, as it starts or from its summary."""
+    return Run(config, out=out, details={
+        "num_seeds": num_seeds, "seed": seed, "preset": preset,
+        "segment_frames": segment_frames, "layout": layout_record, **provenance()})
 
 
 def _logged_files(out: Path | None) -> dict:
@@ -244,10 +251,9 @@ def run_log(run_dir: Path, trackers: tuple) -> int:
     metrics = load_metrics(run_dir)
     if "grid" in summary:
         return 0 if log_sweep(trackers, summary, metrics, run_dir, _logged_files(run_dir)) else 1
-    tracking = Tracking(trackers, Run(summary["config"], out=run_dir, details={
-        "num_seeds": summary["num_seeds"], "seed": summary["seed"],
-        "segment_frames": summary.get("segment_frames"), "layout": summary.get("layout"),
-        **provenance()}))
+    tracking = Tracking(trackers, train_run(
+        summary["config"], run_dir, summary["num_seeds"], summary["seed"],
+        summary.get("segment_frames"), summary.get("layout")))
     if tracking.done:
         print(f"{run_dir}: already logged to {', '.join(tracking.done)} in full")
     if not tracking.trackers:

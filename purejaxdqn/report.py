@@ -72,9 +72,10 @@ def compare_across_tasks(finals: dict, random: dict, reference: dict, out: Path,
                             category=FutureWarning)
     scores = normalised_scores(finals, random, reference)
     labels = list(scores)
-    aggregate = lambda x: np.array([metrics.aggregate_iqm(x), metrics.aggregate_median(x),  # noqa: E731
-                                    metrics.aggregate_mean(x),
-                                    metrics.aggregate_optimality_gap(x)])
+    def aggregate(x):
+        return np.array([metrics.aggregate_iqm(x), metrics.aggregate_median(x),
+                         metrics.aggregate_mean(x), metrics.aggregate_optimality_gap(x)])
+
     points, intervals = library.get_interval_estimates(
         scores, aggregate, reps=reps, random_state=np.random.RandomState(seed))
     taus = np.linspace(0.0, max(1.0, max(float(s.max()) for s in scores.values())), 81)

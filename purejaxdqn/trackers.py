@@ -197,7 +197,9 @@ class Wandb(Tracker):
         wandb = _needs("wandb", "wandb", "--wandb")
         if os.environ.get("WANDB_MODE", "").lower() in ("offline", "disabled", "dryrun"):
             return
-        if not (os.environ.get("WANDB_API_KEY") or wandb.api.api_key):
+        logged_in = wandb.login(prompt=False, verify=False)  # credentials present, or not
+        wandb.teardown()  # what the check set up, dropped: start() reads the settings anew
+        if not logged_in:
             raise ValueError("--wandb: not logged in to Weights & Biases (run `wandb login`, "
                              "or set WANDB_MODE=offline to log to disk and `wandb sync` later)")
         _reachable(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"), "--wandb")

@@ -88,22 +88,31 @@ def test_a_result_logged_from_python_reaches_every_tracker_and_a_failing_one_cos
 
 def test_bad_tracker_input_is_one_line_before_compiling(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
-    try:
-        importlib.import_module("mlflow")
-        unreachable = "--mlflow: cannot reach http://127.0.0.1:"
-    except ImportError:
-        unreachable = '--mlflow needs mlflow: pip install "purejaxdqn[mlflow]"'
-    cases = [
-        (["--mlflow", f"http://127.0.0.1:{free_port()}"], unreachable),
-        (["--wandb-group", "g"], "--wandb-entity and --wandb-group need --wandb PROJECT"),
-    ]
-    monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb raises
-    cases.append((["--wandb", "p"], '--wandb needs wandb: pip install "purejaxdqn[wandb]"'))
-    for flags, message in cases:
+
+    def refused(flags, message):
         status, _, stderr, compiled = main_in_process(["train", *FLAGS, "--out", out, *flags],
                                                       capsys)
         assert status == 2 and message in stderr, stderr
         assert stderr.count("\n") == 1 and not compiled and not out.exists()
+
+    try:
+        importlib.import_module("mlflow")
+        refused(["--mlflow", f"http://127.0.0.1:{free_port()}"],
+                "--mlflow: cannot reach http://127.0.0.1:")
+    except ImportError:
+        refused(["--mlflow", "http://127.0.0.1:1"],
+                '--mlflow needs mlflow: pip install "purejaxdqn[mlflow]"')
+    refused(["--wandb-group", "g"], "--wandb-entity and --wandb-group need --wandb PROJECT")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: online W&B has no credentials
+    for name in ("WANDB_MODE", "WANDB_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        importlib.import_module("wandb")
+        refused(["--wandb", "p"], "--wandb: not logged in to Weights & Biases")
+    except ImportError:
+        pass
+    monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb raises
+    refused(["--wandb", "p"], '--wandb needs wandb: pip install "purejaxdqn[wandb]"')
     status, _, stderr, _ = main_in_process(["log", tmp_path, "--mlflow", "sqlite:///x.db"],
                                            capsys)
     assert status == 2 and "holds no summary.json" in stderr, stderr
