@@ -247,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
                              help="master seed; seed i uses key i of its split (default: 0)")
         command.add_argument("--out", type=Path, default=None,
                              help="directory for the results (new, or empty)")
+        shown = command.add_mutually_exclusive_group()
+        shown.add_argument("--quiet", dest="progress", action="store_false", default=None,
+                           help="no progress while training (default: a bar with an ETA "
+                                "on a terminal, a line per tenth of the run in a log, for "
+                                "runs of 100,000 frames or more in all)")
+        shown.add_argument("--progress", dest="progress", action="store_true",
+                           help="show progress even for a short run")
         command.add_argument("--cpu-devices", type=_device_count, default=None, metavar="N",
                              help="on a CPU, split the seeds over N devices (1: a single "
                                   "device, as before; env: PUREJAXDQN_CPU_DEVICES); default: "
@@ -483,7 +490,7 @@ def check_train(args) -> "TrainPlan | None":
     for flag in ("csv", "tensorboard"):
         if getattr(args, flag) and args.out is None:
             raise ValueError(f"--{flag} needs --out DIR")
-    plan = dataclasses.replace(plan, preset=args.preset, trackers=trackers_of(
+    plan = dataclasses.replace(plan, preset=args.preset, progress=args.progress, trackers=trackers_of(
         args, plan.out, args.csv, args.tensorboard, plan.resume))
     if plan.resume:
         config = plan.config
@@ -510,7 +517,8 @@ def check_sweep(args) -> "SweepPlan":
                      args.out)
     grid_settings(plan.config, plan.grid)
     resolve_env(plan.config.env_name, overrides=plan.config.env_params)
-    plan = dataclasses.replace(plan, preset=args.preset, trackers=trackers_of(args, plan.out))
+    plan = dataclasses.replace(plan, preset=args.preset, progress=args.progress,
+                               trackers=trackers_of(args, plan.out))
     if plan.out is not None:
         prepare_out_dir(plan.out, create=is_main_process())
     return plan
@@ -569,6 +577,8 @@ def _end_interrupted(args, plan, signum: int) -> None:
                 f"K --out DIR checkpoints every K frames and can resume)")
     elif args is not None:
         line = f"stopped by {name}"
+    if "purejaxdqn.progress" in sys.modules:  # a progress bar's line ends first
+        sys.modules["purejaxdqn.progress"].end_line()
     if "purejaxdqn.trackers" in sys.modules:  # what the trackers hold, flushed (bounded)
         sys.modules["purejaxdqn.trackers"].end_interrupted()
     try:  # the main thread may have been writing to stdout when the signal came

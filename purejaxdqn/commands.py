@@ -12,6 +12,7 @@ import numpy as np
 from purejaxdqn import layout, plots
 from purejaxdqn.config import Config
 from purejaxdqn.distributed import gather, is_main_process, mean
+from purejaxdqn.progress import Progress
 from purejaxdqn.runs import evaluate_run, load_metrics
 from purejaxdqn.trackers import Run, Tracking, log_sweep, provenance, sweep_group
 from purejaxdqn.stats import summarize
@@ -33,6 +34,7 @@ class TrainPlan:
     resumed_at_frame: int = 0
     trackers: tuple = ()  # trackers.Tracker instances, checked
     preset: str | None = None
+    progress: bool | None = None  # None: shown unless the run is short
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +48,26 @@ class SweepPlan:
     out: Path | None = None
     trackers: tuple = ()
     preset: str | None = None
+    progress: bool | None = None  # None: shown unless the run is short
+
+
+# A run of fewer frames than this in all (seeds x settings x frames) is short: it shows no
+# progress and runs as one program.
+SHORT_FRAMES = 100_000
+
+
+def progress_of(config: Config, runs: int, shown: bool | None, desc: str,
+                initial: int = 0) -> Progress | None:
+    """What a command shows while it trains `runs` runs of `config`: nothing where `shown`
+    is False (--quiet), on processes other than 0, or where it is None and the run is
+    short; else a bar on a terminal and a line per tenth of the run elsewhere (a log),
+    and how long the run should take."""
+    if shown is None:
+        shown = config.num_frames * runs >= SHORT_FRAMES
+    if not shown or not is_main_process():
+        return None
+    return Progress(config.num_frames, runs, "bar" if sys.stdout.isatty() else "lines",
+                    desc, estimate=True, initial=initial, steady_from=config.warmup_steps)
 
 
 def _format(stat: dict) -> str:
@@ -87,7 +109,9 @@ def run_train(plan: TrainPlan) -> int:
         if plan.segment_frames:
             result = train_with_progress(plan, timings, tracking, frames)
         else:
-            result = train_seeds(config, num_seeds, plan.seed, timings=timings)
+            progress = progress_of(config, num_seeds, plan.progress, f"{num_seeds} seeds")
+            result = train_seeds(config, num_seeds, plan.seed, timings=timings,
+                                 progress=progress or False)
     except BaseException:  # the tracker runs end as failed; a resume continues them
         if tracking is not None:
             tracking.interrupt()
@@ -143,28 +167,27 @@ def _logged_files(out: Path | None) -> dict:
 
 def train_with_progress(plan: TrainPlan, timings: dict, tracking: Tracking | None = None,
                         frames: np.ndarray | None = None):
-    """The resumable runner, with a progress bar (frames across all seeds) fed at segment
+    """The resumable runner, with its progress (frames across all seeds) at segment
     boundaries, and each segment's reports logged to the trackers as it ends."""
-    from tqdm import tqdm
-
     from purejaxdqn.runner import train_resumable
 
     seeds = plan.num_seeds
-    with tqdm(total=plan.config.num_frames * seeds, initial=plan.resumed_at_frame * seeds,
-              unit="frame", unit_scale=True, desc=f"{seeds} seeds",
-              disable=None if is_main_process() else True) as bar:
-        def on_segment(frames_done: int, metrics: dict) -> None:
-            bar.update(frames_done * seeds - bar.n)
-            if plan.trackers:  # every process takes part in the gather
-                so_far = gather(metrics)
-                if tracking is not None:
-                    reports = next(iter(so_far.values())).shape[1]
-                    tracking.log_reports(frames[:reports], so_far)
-            if "eval_return" in metrics:
-                bar.set_postfix(eval_return=f"{mean(metrics['eval_return'][:, -1]):.1f}")
+    progress = progress_of(plan.config, seeds, plan.progress is not False, f"{seeds} seeds",
+                           plan.resumed_at_frame)
 
-        return train_resumable(plan.config, seeds, plan.out, plan.segment_frames, plan.seed,
-                               plan.resume, on_segment, timings)
+    def on_segment(frames_done: int, metrics: dict) -> None:
+        if plan.trackers:  # every process takes part in the gather
+            so_far = gather(metrics)
+            if tracking is not None:
+                reports = next(iter(so_far.values())).shape[1]
+                tracking.log_reports(frames[:reports], so_far)
+        if "eval_return" in metrics:  # (a collective too)
+            latest = mean(metrics["eval_return"][:, -1])
+            if progress:
+                progress.set_postfix(eval_return=f"{latest:.1f}")
+
+    return train_resumable(plan.config, seeds, plan.out, plan.segment_frames, plan.seed,
+                           plan.resume, on_segment, timings, progress=progress)
 
 
 def _write(path: Path, write, *args) -> bool:
@@ -208,7 +231,10 @@ def run_sweep(plan: SweepPlan) -> int:
     if is_main_process():
         settings = len(grid_settings(config, grid))
         print(f"sweeping {settings} settings x {layout.summary_line(num_seeds)}", flush=True)
-    result = sweep(config, grid, num_seeds, plan.seed, timings=timings)
+    runs = num_seeds * len(grid_settings(config, grid))
+    progress = progress_of(config, runs, plan.progress, f"{runs} runs")
+    result = sweep(config, grid, num_seeds, plan.seed, timings=timings,
+                   progress=progress or False)
     params, metrics = results_on_main(result.params, result.metrics)
     if params is None:
         return 0

@@ -6,6 +6,7 @@ as `distributed.over_seeds` runs them) is compiled once and called repeatedly, s
 resumed from a checkpoint takes exactly the steps the uninterrupted run takes, bit for bit.
 """
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -42,14 +43,15 @@ def train_resumable(config: Config, num_seeds: int, out: Path, segment_frames: i
                     seed: int = 0, resume: bool = False,
                     on_segment: Callable[[int, dict], None] | None = None,
                     timings: dict | None = None, env=None, env_params=None,
-                    network=None) -> TrainResult:
+                    network=None, progress=None) -> TrainResult:
     """Train `num_seeds` seeds in segments of `segment_frames`, checkpointing to `out`
     after each; with `resume`, continue from the latest checkpoint there.
 
     Under `jax.distributed`, every process calls this with the same arguments and writes
     the checkpoint files of its own seeds; a run must be resumed by as many processes.
     `on_segment(frames_done, metrics_so_far)` is called at each segment boundary (the CLI
-    feeds its progress bar from it). Returns what `train_seeds` returns, with metrics
+    logs to its trackers from it); `progress` (a `progress.Progress`), entered once the
+    segments are compiled, is updated after it. Returns what `train_seeds` returns, with metrics
     every `segment_plan(config, segment_frames)[0]` frames. If `timings` is a dict, it
     receives `compile_s`, `run_s` (this call's training), `total_run_s` (all calls') and
     `resumed_at_frame`, and `layout_before_resume` where the checkpoint was written on
@@ -97,18 +99,21 @@ def train_resumable(config: Config, num_seeds: int, out: Path, segment_frames: i
     directory.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
-    for start in range(next_report, num_reports, segment_reports):
-        state, new = segment(state, jnp.arange(start, start + segment_reports), hparams)
-        metrics = {k: append(metrics[k], v) if k in metrics else v for k, v in new.items()}
-        done = start + segment_reports
-        jax.block_until_ready(state)
-        checkpoints.save_checkpoint(
-            directory / checkpoints.checkpoint_name(done, process, processes), state,
-            metrics, done, record, elapsed + time.perf_counter() - started)
-        barrier(f"checkpoint-{done}")  # every process's file of this segment is written
-        checkpoints.remove_older(directory, done)
-        if on_segment is not None:
-            on_segment(done * report_every, metrics)
+    with progress or contextlib.nullcontext():
+        for start in range(next_report, num_reports, segment_reports):
+            state, new = segment(state, jnp.arange(start, start + segment_reports), hparams)
+            metrics = {k: append(metrics[k], v) if k in metrics else v for k, v in new.items()}
+            done = start + segment_reports
+            jax.block_until_ready(state)
+            checkpoints.save_checkpoint(
+                directory / checkpoints.checkpoint_name(done, process, processes), state,
+                metrics, done, record, elapsed + time.perf_counter() - started)
+            barrier(f"checkpoint-{done}")  # every process's file of this segment is written
+            checkpoints.remove_older(directory, done)
+            if on_segment is not None:
+                on_segment(done * report_every, metrics)
+            if progress:
+                progress.update(done * report_every)
 
     state, final_return = final_eval(state)
     metrics = {**metrics, "final_eval_return": jax.block_until_ready(final_return)}

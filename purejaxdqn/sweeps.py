@@ -9,8 +9,9 @@ import jax.numpy as jnp
 
 from purejaxdqn.config import TRACED_FIELDS, Config, HyperParams
 from purejaxdqn import layout
-from purejaxdqn.distributed import maps_seeds, over_seeds, seed_keys
-from purejaxdqn.train import compile_and_run, make_train
+from purejaxdqn.distributed import maps_seeds, over_seeds, seed_keys, seed_sharding
+from purejaxdqn.progress import Progress
+from purejaxdqn.train import compile_and_run, make_train, make_trainer, run_in_segments
 
 
 class SweepResult(NamedTuple):
@@ -37,21 +38,33 @@ def grid_settings(config: Config, grid: dict) -> list[dict]:
 
 
 def sweep(config: Config, grid: dict, num_seeds: int, seed: int = 0, env=None,
-          env_params=None, timings: dict | None = None, network=None) -> SweepResult:
+          env_params=None, timings: dict | None = None, network=None,
+          progress=False) -> SweepResult:
     """Train `num_seeds` seeds for every setting in `grid`, in one jitted program.
 
     Every setting gets the same seeds (key i of `jax.random.split(jax.random.key(seed),
     num_seeds)`), so differences between settings are not differences between seeds.
     `timings`, if a dict, receives `compile_s` and `run_s`. `env`, `env_params` and
-    `network` are `make_train`'s.
+    `network` are `make_train`'s. With `progress` (True: a tqdm bar; or a
+    `progress.Progress`), the sweep goes in segments (`train.run_in_segments`), with the
+    same bits.
     """
     layout.split_for(num_seeds)
     settings = grid_settings(config, grid)
     hparams = HyperParams(*(
         jnp.array([s.get(f, getattr(config, f)) for s in settings], jnp.float32)
         for f in TRACED_FIELDS))
-    train = make_train(config, env, env_params, network)
     keys, drop_padding = seed_keys(seed, num_seeds)
+    if progress:
+        if progress is True:
+            progress = Progress(config.num_frames, num_seeds * len(settings),
+                                desc=f"{len(settings)} settings x {num_seeds} seeds")
+        trainer = make_trainer(config, env, env_params, network=network)
+        batch, runs, unflatten = _batched(hparams, keys)
+        result = run_in_segments(trainer, config, batch, runs, progress, timings)
+        result = drop_padding(unflatten(result), axis=1)
+        return SweepResult(result.params, result.metrics, settings)
+    train = make_train(config, env, env_params, network)
     if maps_seeds():  # every setting of a seed one after another, as a single run does
         per_seed = over_seeds(lambda key, h: jax.lax.map(lambda hp: train(key, hp), h),
                               (0, None))
@@ -61,3 +74,32 @@ def sweep(config: Config, grid: dict, num_seeds: int, seed: int = 0, env=None,
         program = jax.jit(jax.vmap(jax.vmap(train, in_axes=(0, None)), in_axes=(None, 0)))
     result = drop_padding(compile_and_run(program, (keys, hparams), timings), axis=1)
     return SweepResult(result.params, result.metrics, settings)
+
+
+def _batched(hparams: HyperParams, keys):
+    """`run_in_segments`'s `batch` for a sweep, the keys of its runs, and what turns its
+    result's run axes into (settings, seeds). On a CPU each device's runs (its seeds'
+    settings) go one after another, as `sweep`'s one program runs them; elsewhere a vmap
+    over the settings of a vmap over the seeds, as there."""
+    settings, seeds = len(hparams.gamma), len(keys)
+    if maps_seeds():  # one axis of runs, seed-major, split over the devices by seed
+        per_run = jax.jit(lambda h: jax.tree.map(lambda x: jnp.tile(x, seeds), h),
+                          out_shardings=seed_sharding())(hparams)
+        runs = jax.jit(lambda k: jnp.repeat(k, settings), out_shardings=seed_sharding())(keys)
+
+        def batch(fn, in_axes):
+            return lambda *args: over_seeds(fn, (*in_axes, 0))(*args, per_run)
+
+        def unflatten(tree):
+            return jax.tree.map(lambda x: jnp.swapaxes(
+                x.reshape(seeds, settings, *x.shape[1:]), 0, 1), tree)
+
+        return batch, runs, unflatten
+
+    def batch(fn, in_axes):
+        def setting(hp, *args):
+            return jax.vmap(lambda *a: fn(*a, hp), in_axes)(*args)
+
+        return lambda *args: jax.vmap(setting, (0, *in_axes))(hparams, *args)
+
+    return batch, jnp.stack([keys] * settings), lambda tree: tree

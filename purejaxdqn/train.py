@@ -19,6 +19,7 @@ The final evaluation is a last report so that one compiled evaluation serves all
 Without periodic evaluation (eval_every=0) there is one report, then the final evaluation.
 """
 
+import contextlib
 import functools
 import time
 from typing import Any, Callable, NamedTuple
@@ -37,6 +38,7 @@ from purejaxdqn.envs import has_binary_observations, resolve_env
 from purejaxdqn.evaluation import evaluate
 from purejaxdqn.jax_backports import unroll_threefry_on_cpu
 from purejaxdqn.networks import make_q_network
+from purejaxdqn.progress import Progress
 from purejaxdqn.replay import obs_codec
 
 
@@ -87,20 +89,33 @@ def evaluate_state(parts: Parts, state, final):
     return state._replace(key=key), mean_return
 
 
+def run_blocks(parts: Parts, state, block_indices, hparams: HyperParams):
+    """The algorithm's blocks at `block_indices`, one after another: (state, what each
+    block returned, stacked)."""
+    block = algorithm_of(parts.config).run_block
+    return jax.lax.scan(lambda s, b: block(parts, s, b, hparams), state, block_indices)
+
+
+def finish_report(parts: Parts, state, blocks_out, final, hparams: HyperParams):
+    """A report's metrics from what its blocks returned, and with periodic evaluation its
+    greedy evaluation (`final`: the final one)."""
+    config = parts.config
+    metrics = report_metrics(blocks_out, exploration_epsilon(state.frame, hparams, config))
+    if config.eval_every:
+        state, metrics["eval_return"] = evaluate_state(parts, state, final)
+    return state, metrics
+
+
 def run_report(parts: Parts, state, report_index, hparams: HyperParams):
     """`blocks_per_report` blocks, then the metrics of this stretch. With periodic
     evaluation, report `config.num_reports` (one past the last) is the final evaluation:
     no blocks, `final_eval_episodes` episodes (see `make_train`)."""
-    config = parts.config
-
-    block = algorithm_of(config).run_block
-
     def blocks(state):
-        indices = report_index * parts.blocks_per_report + jnp.arange(parts.blocks_per_report)
-        return jax.lax.scan(lambda s, b: block(parts, s, b, hparams), state, indices)
+        first = report_index * parts.blocks_per_report
+        return run_blocks(parts, state, first + jnp.arange(parts.blocks_per_report), hparams)
 
-    final = report_index == config.num_reports
-    if config.eval_every:  # (`final` is never true without it: see `make_train`)
+    final = report_index == parts.config.num_reports
+    if parts.config.eval_every:  # (`final` is never true without it: see `make_train`)
         # `report_index` comes from the scan's xs, so this stays a real branch under vmap;
         # the final report's blocks output nothing: zeros of what blocks return.
         nothing = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype),
@@ -108,10 +123,7 @@ def run_report(parts: Parts, state, report_index, hparams: HyperParams):
         state, blocks_out = jax.lax.cond(final, lambda s: (s, nothing), blocks, state)
     else:
         state, blocks_out = blocks(state)
-    metrics = report_metrics(blocks_out, exploration_epsilon(state.frame, hparams, config))
-    if config.eval_every:
-        state, metrics["eval_return"] = evaluate_state(parts, state, final)
-    return state, metrics
+    return finish_report(parts, state, blocks_out, final, hparams)
 
 
 class Trainer(NamedTuple):
@@ -121,6 +133,8 @@ class Trainer(NamedTuple):
     init: Callable            # (key, hparams) -> the algorithm's state
     run_reports: Callable     # (state, report_indices, hparams) -> (state, metrics)
     final_eval: Callable      # (state) -> (state, mean greedy return)
+    run_blocks: Callable      # (state, block_indices, hparams) -> (state, blocks' outputs)
+    finish_report: Callable   # (state, blocks' outputs, final, hparams) -> (state, metrics)
     network: Any              # the Haiku Q-network
     buffer: Any               # the flashbax buffer (None where the algorithm keeps none)
 
@@ -153,8 +167,9 @@ def make_trainer(config: Config, env=None, env_params=None,
                             report_indices)
 
     return Trainer(functools.partial(algorithm_of(config).init_state, parts), run_reports,
-                   lambda state: evaluate_state(parts, state, final=True), parts.network,
-                   parts.buffer)
+                   lambda state: evaluate_state(parts, state, final=True),
+                   functools.partial(run_blocks, parts), functools.partial(finish_report, parts),
+                   parts.network, parts.buffer)
 
 
 def make_train(config: Config, env=None, env_params=None, network=None):
@@ -191,8 +206,93 @@ def make_train(config: Config, env=None, env_params=None, network=None):
     return train
 
 
+# An in-memory segmented run is cut into about SEGMENTS segments, fewer where that would
+# make segments of under SEGMENT_FRAMES frames across its runs (each costs a little), but
+# no fewer than MIN_SEGMENTS (`segment_blocks`).
+SEGMENTS, MIN_SEGMENTS, SEGMENT_FRAMES = 50, 10, 20_000
+
+
+def segment_blocks(config: Config, runs: int = 1) -> int:
+    """Blocks per segment of `run_in_segments` over `runs` runs: the divisor of a report's
+    blocks nearest (in ratio) to what cuts the run into the segments wanted, so that no
+    segment crosses a report."""
+    segments = np.clip(config.num_frames * runs // SEGMENT_FRAMES, MIN_SEGMENTS, SEGMENTS)
+    per_report = config.report_every // config.block_frames
+    wanted = per_report * config.num_reports / segments
+    divisors = [d for d in range(1, per_report + 1) if per_report % d == 0]
+    return min(divisors, key=lambda d: abs(np.log(d / wanted)) if wanted >= 1 else d)
+
+
+def run_in_segments(trainer: Trainer, config: Config, batch: Callable, keys,
+                    progress=None, timings: dict | None = None) -> TrainResult:
+    """The run `make_train(config)` is, as a sequence of small programs (segments of
+    `segment_blocks(config, runs)` blocks, each report's metrics and evaluation, the final
+    evaluation) that gives that one program's bits; `progress` (a `progress.Progress`),
+    entered once they are compiled, is updated on the host between segments.
+
+    `batch(fn, in_axes)` maps a trainer function `fn(*args, hparams)` over the runs (a
+    run's seeds, a sweep's settings) as the one program does, hyperparameters included;
+    `keys` holds one key per run. Returns a `TrainResult` whose metrics have the report
+    axis last. `timings`, if a dict, receives `compile_s` and `run_s`."""
+    size = segment_blocks(config, keys.size)
+    per_report = config.report_every // config.block_frames
+
+    def finish(state, chunks, final, hparams):  # a report's chunks of blocks, joined
+        blocks_out = jax.tree.map(lambda *c: jnp.concatenate(c), *chunks)
+        return trainer.finish_report(state, blocks_out, final, hparams)
+
+    start = time.perf_counter()
+    state = jax.jit(batch(trainer.init, (0,)))(keys)
+    run_blocks = jax.jit(batch(trainer.run_blocks, (0, None)), donate_argnums=0).lower(
+        state, jnp.arange(size)).compile()
+    state_info, chunk_info = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+        run_blocks.out_info)
+    chunks_info = (chunk_info,) * (per_report // size)
+    finish = jax.jit(batch(finish, (0, 0, None)), donate_argnums=0).lower(
+        state_info, chunks_info, jnp.bool_(False)).compile()
+    if not config.eval_every:
+        final_eval = jax.jit(batch(lambda s, hparams: trainer.final_eval(s), (0,))).lower(
+            state_info).compile()
+    compiled_at = time.perf_counter()
+
+    reports, pending = [], []
+
+    def advance(out, frames: int) -> None:  # progress: the segment before this one, done
+        if progress:
+            if pending:
+                jax.block_until_ready(pending[0][0])
+                progress.update(pending.pop()[1])
+            pending.append((out, frames))
+
+    with progress or contextlib.nullcontext():
+        for report in range(config.num_reports):
+            chunks = []
+            for first in range(report * per_report, (report + 1) * per_report, size):
+                state, out = run_blocks(state, jnp.arange(first, first + size))
+                advance(out, (first + size) * config.block_frames)
+                chunks.append(out)
+            state, metrics = finish(state, tuple(chunks), jnp.bool_(False))
+            reports.append(metrics)
+        if config.eval_every:  # the final evaluation: a report with no blocks
+            nothing = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype, device=x.sharding),
+                                   chunks_info)
+            state, metrics = finish(state, nothing, jnp.bool_(True))
+            final = metrics["eval_return"]
+        else:
+            state, final = final_eval(state)
+        metrics = {name: jnp.stack([m[name] for m in reports], axis=-1) for name in reports[0]}
+        result = jax.block_until_ready(TrainResult(state.online_params,
+                                                   {**metrics, "final_eval_return": final}))
+        advance(None, config.num_frames)
+    if timings is not None:
+        timings["compile_s"] = compiled_at - start
+        timings["run_s"] = time.perf_counter() - compiled_at
+    return result
+
+
 def train_seeds(config: Config, num_seeds: int, seed: int = 0, env=None, env_params=None,
-                timings: dict | None = None, network=None) -> TrainResult:
+                timings: dict | None = None, network=None, progress=False) -> TrainResult:
     """Train `num_seeds` independent seeds in one jitted program (`distributed.over_seeds`:
     on a CPU each device trains its seeds one after another, elsewhere they are vmapped).
 
@@ -201,10 +301,20 @@ def train_seeds(config: Config, num_seeds: int, seed: int = 0, env=None, env_par
     stays split over the devices. On a CPU, if this call starts JAX, the seeds are split
     over one device per core (see `layout.use_cpu_devices`). If `timings` is a dict, it
     receives `compile_s` and `run_s` (wall-clock seconds). `env`, `env_params` and
-    `network` are `make_train`'s.
+    `network` are `make_train`'s. With `progress` (True: a tqdm bar; or a
+    `progress.Progress`), the run goes in segments (`run_in_segments`), with the same bits.
     """
     layout.split_for(num_seeds)
     keys, drop_padding = seed_keys(seed, num_seeds)
+    if progress:
+        if progress is True:
+            progress = Progress(config.num_frames, num_seeds, desc=f"{num_seeds} seeds")
+        hparams = config.hyperparams()  # constants, as `make_train`'s default has them
+        trainer = make_trainer(config, env, env_params, network=network)
+        result = run_in_segments(
+            trainer, config, lambda fn, axes: over_seeds(lambda *a: fn(*a, hparams), axes),
+            keys, progress, timings)
+        return drop_padding(result)
     train = jax.jit(over_seeds(make_train(config, env, env_params, network), (0,)))
     return drop_padding(compile_and_run(train, (keys,), timings))
 
