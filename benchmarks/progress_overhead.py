@@ -1,5 +1,6 @@
-"""The cost of progress on a run that shows it: `train_seeds(..., progress=...)` (the run in
-10 to 50 segments, a line per tenth of the run, as `purejaxdqn train` shows a log)
+"""The cost of progress on a run that shows it: `train_seeds(..., progress=...)` (on a CPU,
+the seeds group by group where each device has 10 or more, else a report a call (here)
+or, without periodic evaluation, 10 to 50 segments of blocks; a line per tenth of the run, as `purejaxdqn train` shows a log)
 against the one program, side by side at each seed count, compile apart; and whether the
 two give the same bits (every metric, the params).
 
@@ -13,14 +14,13 @@ import io
 import json
 import platform
 import statistics
-import time
 
 import jax
 import numpy as np
 
 from purejaxdqn import Config, layout, train_seeds
 from purejaxdqn.progress import Progress
-from purejaxdqn.train import segment_blocks
+from purejaxdqn.train import group_size, groups_of_runs, segment_blocks
 
 
 def same_bits(a, b) -> bool:
@@ -65,14 +65,21 @@ def main():
               f"{with_progress:7.2f} s ({row['cost']:+.1%}), same bits: {bits}; compile "
               f"{statistics.median(compile_s['one program']):.1f} s vs "
               f"{statistics.median(compile_s['progress']):.1f} s", flush=True)
-    segments = {seeds: config.num_frames // config.block_frames // segment_blocks(config, seeds)
-                for seeds in args.num_seeds}
-    print(f"Config() (CartPole-v1, {config.num_frames:,} frames a seed), segments by seed "
-          f"count: {segments}; run time is the median of the pairs")
+    def calls_of(seeds: int) -> str:
+        if groups_of_runs(seeds):
+            per_device = seeds // jax.device_count()
+            return f"{per_device // group_size(per_device)} groups"
+        if config.eval_every:
+            return f"{config.num_reports + 1} reports"
+        return f"{config.num_frames // config.block_frames // segment_blocks(config, seeds)} segments"
+
+    calls = {seeds: calls_of(seeds) for seeds in args.num_seeds}
+    print(f"Config() (CartPole-v1, {config.num_frames:,} frames a seed), calls by seed "
+          f"count: {calls}; run time is the median of the pairs")
     if args.out:
         with open(args.out, "w") as file:
             json.dump({"machine": f"{platform.machine()}, {jax.device_count()} "
-                                  f"{jax.default_backend()} devices", "segments": segments,
+                                  f"{jax.default_backend()} devices", "calls": calls,
                        "rows": rows}, file, indent=2)
 
 

@@ -129,8 +129,10 @@ def check_compare(args) -> None:
         args.out = args.out or Path("compare.png")
         prepare_out_file(args.out)
         return
-    if args.random_episodes <= 0:
-        raise ValueError(f"--random-episodes must be an integer > 0, got {args.random_episodes}")
+    for flag in ("random_episodes", "bootstrap_reps"):
+        if getattr(args, flag) <= 0:
+            raise ValueError(f"--{flag.replace('_', '-')} must be an integer > 0, got "
+                             f"{getattr(args, flag)}")
     tasks = {}
     for (label, run_dir), env in envs.items():
         if env in tasks.setdefault(label, {}):
@@ -216,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "normalises to 0")
     compare.add_argument("--random-episodes", type=int, default=100,
                          help="episodes of the random policy per environment")
+    compare.add_argument("--bootstrap-reps", type=int, default=10_000, metavar="N",
+                         help="resamples of the stratified bootstrap (rliable's; the "
+                              "probability of improvement takes N / 5)")
     render = commands.add_parser(
         "render", help="draw a greedy episode of a saved agent into a GIF (CartPole-v1 and "
                        "image-observation games)", **formatter)

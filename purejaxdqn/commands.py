@@ -59,15 +59,16 @@ SHORT_FRAMES = 100_000
 def progress_of(config: Config, runs: int, shown: bool | None, desc: str,
                 initial: int = 0) -> Progress | None:
     """What a command shows while it trains `runs` runs of `config`: nothing where `shown`
-    is False (--quiet), on processes other than 0, or where it is None and the run is
-    short; else a bar on a terminal and a line per tenth of the run elsewhere (a log),
-    and how long the run should take."""
+    is False (--quiet), or where it is None and the run is short; else a bar on a
+    terminal and a line per tenth of the run elsewhere (a log), and how long the run
+    should take. Every process runs the same segments; process 0 alone shows them."""
     if shown is None:
         shown = config.num_frames * runs >= SHORT_FRAMES
-    if not shown or not is_main_process():
+    if not shown:
         return None
-    return Progress(config.num_frames, runs, "bar" if sys.stdout.isatty() else "lines",
-                    desc, estimate=True, initial=initial, steady_from=config.warmup_steps)
+    mode = "off" if not is_main_process() else "bar" if sys.stdout.isatty() else "lines"
+    return Progress(config.num_frames, runs, mode, desc, estimate=True, initial=initial,
+                    steady_from=config.warmup_steps)
 
 
 def _format(stat: dict) -> str:
@@ -347,7 +348,7 @@ def run_compare_across(args) -> int:
             raise ValueError(f"{env}: the reference return {reference[env]:.2f} is not above "
                              f"a random policy's {random[env]:.2f}; give one with "
                              f"--reference {env}=RETURN")
-    table = compare_across_tasks(finals, random, reference, args.out)
+    table = compare_across_tasks(finals, random, reference, args.out, args.bootstrap_reps)
     print(f"{len(finals)} configurations x {len(random)} environments; final greedy returns "
           f"normalised by a random policy's ({args.random_episodes} episodes) and the "
           f"reference ({'given' if given else 'the best configuration'}); stratified "

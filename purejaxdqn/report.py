@@ -84,7 +84,7 @@ def compare_across_tasks(finals: dict, random: dict, reference: dict, out: Path,
     improvement = {}
     if pairs:
         p_points, p_intervals = library.get_interval_estimates(
-            pairs, metrics.probability_of_improvement, reps=reps // 5,
+            pairs, metrics.probability_of_improvement, reps=max(reps // 5, 1),
             random_state=np.random.RandomState(seed))
         improvement = {pair: {"value": float(p_points[pair]),
                               "ci_low": float(p_intervals[pair][0, 0]),

@@ -6,12 +6,14 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from purejaxdqn.config import TRACED_FIELDS, Config, HyperParams
 from purejaxdqn import layout
 from purejaxdqn.distributed import maps_seeds, over_seeds, seed_keys, seed_sharding
 from purejaxdqn.progress import Progress
-from purejaxdqn.train import compile_and_run, make_train, make_trainer, run_in_segments
+from purejaxdqn.train import (compile_and_run, groups_of_runs, make_train, make_trainer,
+                              run_in_groups, run_in_segments)
 
 
 class SweepResult(NamedTuple):
@@ -55,16 +57,21 @@ def sweep(config: Config, grid: dict, num_seeds: int, seed: int = 0, env=None,
         jnp.array([s.get(f, getattr(config, f)) for s in settings], jnp.float32)
         for f in TRACED_FIELDS))
     keys, drop_padding = seed_keys(seed, num_seeds)
+    train = make_train(config, env, env_params, network)
+    if progress is True:
+        progress = Progress(config.num_frames, num_seeds * len(settings),
+                            desc=f"{len(settings)} settings x {num_seeds} seeds")
     if progress:
-        if progress is True:
-            progress = Progress(config.num_frames, num_seeds * len(settings),
-                                desc=f"{len(settings)} settings x {num_seeds} seeds")
-        trainer = make_trainer(config, env, env_params, network=network)
-        batch, runs, unflatten = _batched(hparams, keys)
-        result = run_in_segments(trainer, config, batch, runs, progress, timings)
+        batch, runs, per_run, unflatten = _batched(hparams, keys)
+        if groups_of_runs(runs.size):  # each run as one call of the one-run program
+            program = jax.jit(over_seeds(train, (0, 0)))
+            result = run_in_groups(program, (runs, per_run), progress,
+                                   config.num_frames, timings)
+        else:
+            trainer = make_trainer(config, env, env_params, network=network)
+            result = run_in_segments(trainer, config, batch, runs, progress, timings)
         result = drop_padding(unflatten(result), axis=1)
         return SweepResult(result.params, result.metrics, settings)
-    train = make_train(config, env, env_params, network)
     if maps_seeds():  # every setting of a seed one after another, as a single run does
         per_seed = over_seeds(lambda key, h: jax.lax.map(lambda hp: train(key, hp), h),
                               (0, None))
@@ -77,14 +84,15 @@ def sweep(config: Config, grid: dict, num_seeds: int, seed: int = 0, env=None,
 
 
 def _batched(hparams: HyperParams, keys):
-    """`run_in_segments`'s `batch` for a sweep, the keys of its runs, and what turns its
-    result's run axes into (settings, seeds). On a CPU each device's runs (its seeds'
+    """`run_in_segments`'s `batch` for a sweep, the keys of its runs, each run's
+    hyperparameters (None off a CPU), and what turns a result's run axes into (settings,
+    seeds). On a CPU each device's runs (its seeds'
     settings) go one after another, as `sweep`'s one program runs them; elsewhere a vmap
     over the settings of a vmap over the seeds, as there."""
     settings, seeds = len(hparams.gamma), len(keys)
     if maps_seeds():  # one axis of runs, seed-major, split over the devices by seed
-        per_run = jax.jit(lambda h: jax.tree.map(lambda x: jnp.tile(x, seeds), h),
-                          out_shardings=seed_sharding())(hparams)
+        # on the host: every process holds all of them, as a constant of the programs
+        per_run = jax.tree.map(lambda x: np.tile(np.asarray(x), seeds), hparams)
         runs = jax.jit(lambda k: jnp.repeat(k, settings), out_shardings=seed_sharding())(keys)
 
         def batch(fn, in_axes):
@@ -94,7 +102,7 @@ def _batched(hparams: HyperParams, keys):
             return jax.tree.map(lambda x: jnp.swapaxes(
                 x.reshape(seeds, settings, *x.shape[1:]), 0, 1), tree)
 
-        return batch, runs, unflatten
+        return batch, runs, per_run, unflatten
 
     def batch(fn, in_axes):
         def setting(hp, *args):
@@ -102,4 +110,4 @@ def _batched(hparams: HyperParams, keys):
 
         return lambda *args: jax.vmap(setting, (0, *in_axes))(hparams, *args)
 
-    return batch, jnp.stack([keys] * settings), lambda tree: tree
+    return batch, jnp.stack([keys] * settings), None, lambda tree: tree

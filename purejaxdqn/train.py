@@ -33,7 +33,7 @@ from purejaxdqn import layout
 from purejaxdqn.acting import Parts, exploration_epsilon
 from purejaxdqn.algorithms import algorithm_of
 from purejaxdqn.config import Config, HyperParams
-from purejaxdqn.distributed import over_seeds, seed_keys
+from purejaxdqn.distributed import maps_seeds, over_seeds, seed_keys, seed_sharding
 from purejaxdqn.envs import has_binary_observations, resolve_env
 from purejaxdqn.evaluation import evaluate
 from purejaxdqn.jax_backports import unroll_threefry_on_cpu
@@ -206,85 +206,139 @@ def make_train(config: Config, env=None, env_params=None, network=None):
     return train
 
 
-# An in-memory segmented run is cut into about SEGMENTS segments, fewer where that would
-# make segments of under SEGMENT_FRAMES frames across its runs (each costs a little), but
-# no fewer than MIN_SEGMENTS (`segment_blocks`).
+# A run without periodic evaluation shows its progress in about SEGMENTS segments, fewer
+# where that would make segments of under SEGMENT_FRAMES frames across its runs (each
+# costs a little), but no fewer than MIN_SEGMENTS (`segment_blocks`).
 SEGMENTS, MIN_SEGMENTS, SEGMENT_FRAMES = 50, 10, 20_000
 
 
 def segment_blocks(config: Config, runs: int = 1) -> int:
-    """Blocks per segment of `run_in_segments` over `runs` runs: the divisor of a report's
-    blocks nearest (in ratio) to what cuts the run into the segments wanted, so that no
-    segment crosses a report."""
+    """Blocks per segment of `run_in_segments` over `runs` runs without periodic
+    evaluation: the divisor of the run's blocks nearest (in ratio) to what cuts it into the
+    segments wanted."""
     segments = np.clip(config.num_frames * runs // SEGMENT_FRAMES, MIN_SEGMENTS, SEGMENTS)
-    per_report = config.report_every // config.block_frames
-    wanted = per_report * config.num_reports / segments
-    divisors = [d for d in range(1, per_report + 1) if per_report % d == 0]
-    return min(divisors, key=lambda d: abs(np.log(d / wanted)) if wanted >= 1 else d)
+    blocks = config.num_frames // config.block_frames
+    divisors = [d for d in range(1, blocks + 1) if blocks % d == 0]
+    return min(divisors, key=lambda d: abs(np.log(d * segments / blocks)))
 
 
 def run_in_segments(trainer: Trainer, config: Config, batch: Callable, keys,
                     progress=None, timings: dict | None = None) -> TrainResult:
-    """The run `make_train(config)` is, as a sequence of small programs (segments of
-    `segment_blocks(config, runs)` blocks, each report's metrics and evaluation, the final
-    evaluation) that gives that one program's bits; `progress` (a `progress.Progress`),
-    entered once they are compiled, is updated on the host between segments.
+    """The run `make_train(config)` is, as a sequence of calls that gives that one
+    program's bits, with `progress` (a `progress.Progress`, entered once they are
+    compiled) updated on the host between them: with periodic evaluation, a call per
+    report (the last, the final evaluation), the one program's scan body; without, the
+    run's one report in segments of `segment_blocks(config, runs)` blocks, its metrics
+    from all of them, then the final evaluation.
 
     `batch(fn, in_axes)` maps a trainer function `fn(*args, hparams)` over the runs (a
     run's seeds, a sweep's settings) as the one program does, hyperparameters included;
     `keys` holds one key per run. Returns a `TrainResult` whose metrics have the report
     axis last. `timings`, if a dict, receives `compile_s` and `run_s`."""
-    size = segment_blocks(config, keys.size)
-    per_report = config.report_every // config.block_frames
-
-    def finish(state, chunks, final, hparams):  # a report's chunks of blocks, joined
-        blocks_out = jax.tree.map(lambda *c: jnp.concatenate(c), *chunks)
-        return trainer.finish_report(state, blocks_out, final, hparams)
-
     start = time.perf_counter()
     state = jax.jit(batch(trainer.init, (0,)))(keys)
-    run_blocks = jax.jit(batch(trainer.run_blocks, (0, None)), donate_argnums=0).lower(
+    if config.eval_every:
+        program, size = trainer.run_reports, 1
+        calls = [(r, config.report_every * min(r + 1, config.num_reports))
+                 for r in range(config.num_reports + 1)]
+    else:
+        program, size = trainer.run_blocks, segment_blocks(config, keys.size)
+        calls = [(first, (first + size) * config.block_frames)
+                 for first in range(0, config.num_frames // config.block_frames, size)]
+    run = jax.jit(batch(program, (0, None)), donate_argnums=0).lower(
         state, jnp.arange(size)).compile()
-    state_info, chunk_info = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
-        run_blocks.out_info)
-    chunks_info = (chunk_info,) * (per_report // size)
-    finish = jax.jit(batch(finish, (0, 0, None)), donate_argnums=0).lower(
-        state_info, chunks_info, jnp.bool_(False)).compile()
-    if not config.eval_every:
-        final_eval = jax.jit(batch(lambda s, hparams: trainer.final_eval(s), (0,))).lower(
-            state_info).compile()
+    if not config.eval_every:  # the report's metrics from every segment's blocks
+        def report(state, chunks, hparams):
+            blocks_out = jax.tree.map(lambda *c: jnp.concatenate(c), *chunks)
+            return trainer.finish_report(state, blocks_out, False, hparams)[1]
+
+        chunk = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype,
+                                                            sharding=x.sharding),
+                             run.out_info[1])
+        report = jax.jit(batch(report, (0, 0))).lower(state, (chunk,) * len(calls)).compile()
+        final_eval = jax.jit(batch(lambda s, hparams: trainer.final_eval(s), (0,)),
+                             donate_argnums=0).lower(state).compile()
     compiled_at = time.perf_counter()
 
-    reports, pending = [], []
-
-    def advance(out, frames: int) -> None:  # progress: the segment before this one, done
-        if progress:
-            if pending:
-                jax.block_until_ready(pending[0][0])
-                progress.update(pending.pop()[1])
-            pending.append((out, frames))
-
+    outs, pending = [], []
     with progress or contextlib.nullcontext():
-        for report in range(config.num_reports):
-            chunks = []
-            for first in range(report * per_report, (report + 1) * per_report, size):
-                state, out = run_blocks(state, jnp.arange(first, first + size))
-                advance(out, (first + size) * config.block_frames)
-                chunks.append(out)
-            state, metrics = finish(state, tuple(chunks), jnp.bool_(False))
-            reports.append(metrics)
-        if config.eval_every:  # the final evaluation: a report with no blocks
-            nothing = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype, device=x.sharding),
-                                   chunks_info)
-            state, metrics = finish(state, nothing, jnp.bool_(True))
-            final = metrics["eval_return"]
+        for first, frames in calls:
+            state, out = run(state, jnp.arange(first, first + size))
+            outs.append(out)
+            if progress:  # the call before this one, once it is done
+                if pending:
+                    jax.block_until_ready(pending[0][0])
+                    progress.update(pending.pop()[1])
+                pending.append((out, frames))
+        if config.eval_every:  # the final evaluation is the last report
+            metrics = jax.tree.map(lambda *m: jnp.concatenate(m, axis=-1), *outs)
+            final = metrics["eval_return"][..., -1]
+            metrics = {name: value[..., :-1] for name, value in metrics.items()}
         else:
+            metrics = jax.tree.map(lambda m: m[..., None], report(state, tuple(outs)))
             state, final = final_eval(state)
-        metrics = {name: jnp.stack([m[name] for m in reports], axis=-1) for name in reports[0]}
         result = jax.block_until_ready(TrainResult(state.online_params,
                                                    {**metrics, "final_eval_return": final}))
-        advance(None, config.num_frames)
+        if progress:
+            progress.update(config.num_frames)
+    if timings is not None:
+        timings["compile_s"] = compiled_at - start
+        timings["run_s"] = time.perf_counter() - compiled_at
+    return result
+
+
+def groups_of_runs(runs: int) -> bool:
+    """Whether a run shows its progress group by group (`run_in_groups`): on a CPU, where
+    each device runs its seeds one after another, with at least MIN_SEGMENTS each; else
+    it goes in segments of blocks (`run_in_segments`)."""
+    return maps_seeds() and runs // jax.device_count() >= MIN_SEGMENTS
+
+
+def group_size(per_device: int, groups: int = SEGMENTS) -> int:
+    """Seeds per device in each call of `run_in_groups`: the divisor of `per_device`
+    nearest (in ratio) to what makes `groups` calls."""
+    divisors = [d for d in range(1, per_device + 1) if per_device % d == 0]
+    return min(divisors, key=lambda d: abs(np.log(d * groups / per_device)))
+
+
+def run_in_groups(program, args: tuple, progress, frames: int,
+                  timings: dict | None = None):
+    """`program` (jitted, `over_seeds`: each device's runs one after another) on `args`
+    (arrays whose leading axis is the runs, split over the devices), as a sequence of
+    calls on a group of each device's runs (`group_size`): each run computed as the one
+    call computes it, so with its bits, and no more of them in memory at once.
+    `progress` (a `progress.Progress`), entered once the group's program is compiled, is
+    updated as each group ends; a run is `frames` long."""
+    devices = jax.device_count()
+    per_device = args[0].shape[0] // devices
+    size = group_size(per_device)
+    sharding = seed_sharding()
+
+    @functools.partial(jax.jit, out_shardings=sharding)
+    def group(args, first):  # runs first .. first + size of every device
+        return jax.tree.map(lambda x: jax.lax.dynamic_slice_in_dim(
+            x.reshape(devices, per_device, *x.shape[1:]), first, size, axis=1).reshape(
+            devices * size, *x.shape[1:]), args)
+
+    @functools.partial(jax.jit, out_shardings=sharding)
+    def join(outs):  # groups x (devices x size) -> devices x groups x size
+        return jax.tree.map(lambda *x: jnp.stack(x).reshape(
+            len(x), devices, size, *x[0].shape[1:]).swapaxes(0, 1).reshape(
+            devices * per_device, *x[0].shape[1:]), *outs)
+
+    start = time.perf_counter()
+    compiled = program.lower(*group(args, 0)).compile()
+    compiled_at = time.perf_counter()
+    outs = []
+    with progress or contextlib.nullcontext():
+        for first in range(0, per_device, size):
+            outs.append(compiled(*group(args, first)))
+            if progress and len(outs) > 1:  # the group before this one, once it is done
+                jax.block_until_ready(outs[-2])
+                progress.update(round(frames * (first / per_device)))
+        result = jax.block_until_ready(join(outs))
+        if progress:
+            progress.update(frames)
     if timings is not None:
         timings["compile_s"] = compiled_at - start
         timings["run_s"] = time.perf_counter() - compiled_at
@@ -306,16 +360,18 @@ def train_seeds(config: Config, num_seeds: int, seed: int = 0, env=None, env_par
     """
     layout.split_for(num_seeds)
     keys, drop_padding = seed_keys(seed, num_seeds)
+    if progress is True:
+        progress = Progress(config.num_frames, num_seeds, desc=f"{num_seeds} seeds")
+    train = jax.jit(over_seeds(make_train(config, env, env_params, network), (0,)))
+    if progress and groups_of_runs(keys.shape[0]):
+        return drop_padding(run_in_groups(train, (keys,), progress, config.num_frames, timings))
     if progress:
-        if progress is True:
-            progress = Progress(config.num_frames, num_seeds, desc=f"{num_seeds} seeds")
         hparams = config.hyperparams()  # constants, as `make_train`'s default has them
         trainer = make_trainer(config, env, env_params, network=network)
         result = run_in_segments(
             trainer, config, lambda fn, axes: over_seeds(lambda *a: fn(*a, hparams), axes),
             keys, progress, timings)
         return drop_padding(result)
-    train = jax.jit(over_seeds(make_train(config, env, env_params, network), (0,)))
     return drop_padding(compile_and_run(train, (keys,), timings))
 
 

@@ -4,6 +4,7 @@ process to SIGKILL ends with an error in bounded time and resumes bitwise identi
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -156,18 +157,23 @@ def test_a_killed_process_ends_the_run_and_both_resume_bitwise(tmp_path):
 
 def test_sweep_under_srun_joins_with_what_jax_detects(tmp_path):
     """`--distributed` takes the process count and index from SLURM's variables, as under
-    `srun` (here set by hand; the coordinator on a free port instead of SLURM's fixed one)."""
+    `srun` (here set by hand; the coordinator on a free port instead of SLURM's fixed one).
+    With `--progress` the two processes run the sweep a report a call (3 runs a device: too
+    few to go a run at a time), process 0 alone saying so, and give the one program's bits."""
     sweep = ["sweep", "--grid", "tau=0.01,0.1", *SMALL, "--num-seeds", "3"]
     coordinator = f"localhost:{free_port()}"
     slurm = dict(SLURM_JOB_ID="7", SLURM_NTASKS="2", SLURM_NODEID="0",
                  SLURM_STEP_NODELIST="localhost", JAX_COORDINATOR_ADDRESS=coordinator)
     single, *runs = finish(
         [start([*sweep, "--out", tmp_path / "single"], devices_env(2))]
-        + [start([*sweep, "--distributed", "--out", tmp_path / f"p{i}"],
+        + [start([*sweep, "--distributed", "--progress", "--out", tmp_path / f"p{i}"],
                  devices_env(1, SLURM_PROCID=str(i), SLURM_LOCALID=str(i), **slurm))
            for i in range(2)])
     assert single[0] == 0, single[2]
     for code, _, err in runs:
         assert code == 0, err
     assert "process 1 of 2" in runs[1][1] and not (tmp_path / "p1").exists()
+    progress = re.compile(r"^6 runs: +\d+% \(", re.MULTILINE)
+    assert len(progress.findall(runs[0][1])) == 8, runs[0][1]  # a line a report
+    assert not progress.search(runs[1][1] + single[1])
     assert_same_outputs(tmp_path / "single", tmp_path / "p0", names=("metrics.npz",))

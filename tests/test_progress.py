@@ -1,6 +1,6 @@
-"""Progress on long runs: a run in segments gives the one program's bits, the CLI shows a
-bar on a terminal and plain lines in a log (none with --quiet), and Ctrl-C during a bar
-still ends in one line."""
+"""Progress on long runs: a run shown group by group of seeds, or in segments of blocks,
+gives the one program's bits; the CLI shows a bar on a terminal and plain lines in a log
+(none with --quiet), and Ctrl-C during a bar still ends in one line."""
 
 import fcntl
 import os
@@ -15,7 +15,6 @@ import termios
 import time
 
 import chex
-import numpy as np
 import pytest
 
 from purejaxdqn import Config, sweep, train_seeds
@@ -33,31 +32,30 @@ def percents(text: str) -> list[int]:
     return [int(p) for p in re.findall(r"^\d+ seeds: +(\d+)% ", text, re.MULTILINE)]
 
 
-def test_segments_divide_reports_and_grow_with_the_work():
+def test_segments_grow_with_the_work_and_divide_the_run():
     def segments(config, runs):
-        size = segment_blocks(config, runs)
-        per_report = config.report_every // config.block_frames
-        assert per_report % size == 0  # no segment crosses a report
-        return per_report // size * config.num_reports
+        blocks = config.num_frames // config.block_frames
+        assert blocks % segment_blocks(config, runs) == 0
+        return blocks // segment_blocks(config, runs)
 
-    assert segments(Config(), 1) == 20  # 10 wanted; a report's 500 blocks are not cut
-    assert segments(Config(), 16) == 40  # 32 wanted: the nearest divisor, 250 blocks
-    assert segments(Config(), 256) == 40  # 50 wanted
-    assert segments(Config(eval_every=0, num_frames=1_000_000), 64) == 50
-    assert segments(Config(eval_every=0, num_frames=1_000_000), 1) == 50
-    # 1,000 reports of one block each: a segment per report, the fewest there can be
-    assert segments(Config(eval_every=4, num_frames=4_000, warmup_steps=0), 1) == 1_000
+    long = Config(eval_every=0, num_frames=1_000_000)
+    assert segments(long, 1) == 50 and segments(long, 64) == 50
+    assert segments(Config(eval_every=0), 1) == 10  # 40,000 frames: 10, the fewest
+    assert segments(Config(eval_every=0), 16) == 40  # 640,000: 32 wanted; 250 blocks each
+    # 1,001 blocks (7 x 11 x 13): the divisor nearest to 10 segments' 100
+    assert segments(Config(eval_every=0, num_frames=4 * 1_001, warmup_steps=0), 1) == 11
 
 
 def test_progress_changes_no_bit_of_a_run(capsys):
-    whole = train_seeds(SMALL, 2, seed=0)
+    # 10 seeds a device: a call per seed of each device, the program unchanged
+    whole = train_seeds(SMALL, 20, seed=0)
     capsys.readouterr()
-    shown = train_seeds(SMALL, 2, seed=0, progress=Progress(SMALL.num_frames, 2, "lines",
-                                                            "2 seeds"))
+    shown = train_seeds(SMALL, 20, seed=0, progress=Progress(SMALL.num_frames, 20, "lines",
+                                                             "20 seeds"))
     chex.assert_trees_all_equal(whole, shown)
     assert percents(capsys.readouterr().out) == list(range(10, 101, 10))
 
-    # a sweep (here without periodic evaluation: one report, cut into segments)
+    # a sweep of 2 runs a device without periodic evaluation: its one report in segments
     grid = {"q_lambda": [0.5, 0.9]}
     whole = sweep(SMALL_PQN, grid, 2, seed=1)
     shown = sweep(SMALL_PQN, grid, 2, seed=1, progress=Progress(SMALL_PQN.num_frames, 4, "off"))
@@ -67,11 +65,12 @@ def test_progress_changes_no_bit_of_a_run(capsys):
 
 
 def test_the_cli_shows_lines_in_a_log_and_nothing_when_quiet(tmp_path, capsys):
+    """Two seeds (one a device) go a report a call: 4 reports, then the final evaluation."""
     argv = ["train", "--num-seeds", 2, *SMALL_FLAGS]
     status, shown, stderr, _ = main_in_process([*argv, "--progress", "--out",
                                                 tmp_path / "shown"], capsys)
     assert status == 0, stderr
-    assert percents(shown) == list(range(10, 101, 10))
+    assert percents(shown) == [25, 50, 75, 100]
     assert "at this pace the run takes about" in shown
     status, quiet, stderr, _ = main_in_process([*argv, "--quiet", "--out", tmp_path / "quiet"],
                                                capsys)

@@ -62,9 +62,11 @@ def test_configurations_compared_across_environments(tmp_path, capsys):
     out = tmp_path / "report"
     status, stdout, stderr, _ = main_in_process(
         ["compare", *runs, "--reference", "CartPole-v1=500", "--random-episodes", "20",
+         "--bootstrap-reps", "500",
          "--out", out], capsys)
     assert status == 0, stderr
     table = json.loads((out / "table.json").read_text())
+    assert table["bootstrap"]["reps"] == 500
     assert table["reference"] == {"Acrobot-v1": -152.5, "CartPole-v1": 500.0}  # best mean: a's
     scores = normalised_scores(FINALS, table["random"], table["reference"])
     flat = {label: s.ravel() for label, s in scores.items()}
@@ -100,6 +102,8 @@ def test_bad_comparisons_are_one_line(tmp_path, capsys, monkeypatch):
                             f"b={tmp_path / 'cartpole'}"], "b has no run of Acrobot-v1"),
         "a reference of no run": ([f"a={tmp_path / 'cartpole'}", "--reference", "Pong=1"],
                                   "--reference Pong: no run of that environment"),
+        "no resamples": ([f"a={tmp_path / 'cartpole'}", "--bootstrap-reps", "0"],
+                         "--bootstrap-reps must be an integer > 0, got 0"),
     }
     for name, (argv, message) in cases.items():
         status, _, stderr, compiled = main_in_process(["compare", *argv, "--out",
