@@ -2,7 +2,7 @@
 pseudo-terminal 100 columns wide, timed from the command's start: when the bar shows (the
 programs compiled), when it first moves, the pace estimate, and the summary.
 
-    python benchmarks/progress_on_terminal.py --num-seeds 256 \
+    python benchmarks/progress_on_terminal.py --num-seeds 256 --out DIR \
         > benchmarks/results/progress-on-terminal-256-seeds-cpu-2cores-x86_64.txt
 """
 
