@@ -4,8 +4,11 @@ inside the training loop's acting step (`purejaxdqn.acting.act`, epsilon 1, the 
 network's forward pass included). Environment steps per second, compile apart; each
 measurement in a fresh process, contestants interleaved, medians.
 
-    python benchmarks/suites_overhead.py [--suites craftax navix jumanji xminigrid]
+    python benchmarks/suites_overhead.py [--suites craftax navix jumanji xminigrid octax]
         [--envs 16] [--steps 2000] [--repeats 3]
+
+(A subset of the suites writes its own results file, named after them.) Octax's own
+stepping is its gymnax wrapper's, with gymnax's auto-reset.
 
 Craftax's own stepping is shown with its auto-reset (a world generated every step, under
 vmap) and without (no episode is ever reset: the ceiling).
@@ -19,11 +22,12 @@ import time
 import harness
 
 NAMES = {"craftax": "Craftax-Classic-Symbolic-v1", "navix": "Navix-Empty-8x8-v0",
-         "jumanji": "Snake-v1", "xminigrid": "MiniGrid-Empty-8x8"}
+         "jumanji": "Snake-v1", "xminigrid": "MiniGrid-Empty-8x8", "octax": "brix"}
 CONTESTANTS = {"craftax": ["own auto-reset", "own no reset", "adapter", "loop"],
                "navix": ["own auto-reset", "adapter", "loop"],
                "jumanji": ["own auto-reset", "adapter", "loop"],
-               "xminigrid": ["own auto-reset", "adapter", "loop"]}
+               "xminigrid": ["own auto-reset", "adapter", "loop"],
+               "octax": ["own auto-reset", "adapter", "loop"]}
 
 
 def own_stepper(suite: str):
@@ -45,6 +49,14 @@ def own_stepper(suite: str):
 
         env = navix.make(name)
         return lambda _: (env.reset, lambda k, s, a: env.step(s, a), len(env.action_set))
+    if suite == "octax":
+        from octax.environments import create_environment
+        from octax.wrappers import OctaxGymnaxWrapper
+
+        env = OctaxGymnaxWrapper(create_environment(name)[0])
+        params = env.default_params
+        return lambda _: (lambda k: env.reset(k, params)[1],
+                          lambda k, s, a: env.step(k, s, a, params)[1], env.num_actions)
     if suite == "jumanji":
         import jumanji
         from jumanji.wrappers import AutoResetWrapper
@@ -142,7 +154,8 @@ def main():
             rate = harness.median(results, "steps_per_s")
             lines.append(f"| {suite} | {NAMES[suite]} | {contestant} | {rate:,.0f} | "
                          f"{rate / own:.2f}x | {harness.median(results, 'compile_s'):.1f} |")
-    harness.write_table("suites-overhead", lines)
+    subset = "" if set(args.suites) == set(NAMES) else "-" + "-".join(args.suites)
+    harness.write_table("suites-overhead" + subset, lines)
 
 
 if __name__ == "__main__":

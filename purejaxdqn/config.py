@@ -26,7 +26,7 @@ class HyperParams(NamedTuple):
 
 TRACED_FIELDS = HyperParams._fields
 LOSSES = ("huber", "mse")
-NETWORKS = ("mlp", "cnn", "cnn_pool")
+NETWORKS = ("mlp", "cnn", "cnn_pool", "cnn_strided")
 MEMORIES = ("none", "lstm", "gru")
 ALGORITHMS = ("dqn", "pqn")
 
@@ -104,9 +104,11 @@ class Config:
     network: str = "mlp"
     """`mlp`; `cnn`: a 3x3 convolution before the MLP, its features flattened (image
     observations); `cnn_pool`: those features max-pooled over the grid (translation
-    invariant)."""
+    invariant); `cnn_strided`: Nature-DQN's stack of three convolutions scaled to frames
+    such as Octax's 32x64 (32 filters 4x4 stride 2, 64 4x4 stride 2, 64 3x3 stride 1:
+    3,072 features where `cnn` makes 31,000), frames of 18x18 or more."""
     conv_channels: int = 16
-    """Filters of the 3x3 convolution (`cnn`, `cnn_pool`)."""
+    """Filters of the 3x3 convolution (`cnn`, `cnn_pool`; `cnn_strided`'s are fixed)."""
     memory: str = "none"
     """`none`: a feedforward network; `lstm` or `gru`: a recurrent core (`hk.LSTM`,
     `hk.GRU`) between the hidden layers and the Q head, its state reset at every episode's

@@ -100,7 +100,10 @@ def _num_actions(env, env_params) -> int:
     return int(space.n)
 
 
-def has_binary_observations(env) -> bool:
-    """MinAtar's observations are 0/1 channels (as float32 in gymnax): the replay buffer
-    stores them as packed bits, 32 times smaller."""
-    return env.name.endswith("-MinAtar")
+def has_binary_observations(env, env_params) -> bool:
+    """MinAtar's observations are 0/1 channels (as float32 in gymnax), Octax's boolean
+    frames: the replay buffer stores them as packed bits, 32 and 8 times smaller."""
+    import jax.numpy as jnp
+
+    return (env.name.endswith("-MinAtar")
+            or env.observation_space(env_params).dtype == jnp.bool_)

@@ -11,7 +11,7 @@ import sys
 import types
 
 SUITE_MODULES = {"craftax": "craftax.craftax_env", "navix": "navix", "jumanji": "jumanji",
-                 "xminigrid": "xminigrid"}
+                 "xminigrid": "xminigrid", "octax": "octax.environments"}
 SUITES = tuple(SUITE_MODULES)  # adapted in suites.py
 
 

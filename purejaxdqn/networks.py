@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from purejaxdqn.config import Config
-from purejaxdqn.conv import PatchConv2D
+from purejaxdqn.conv import STRIDED_STACK, PatchConv2D, strided_output_shape
 from purejaxdqn.noisy import NoisyLinear
 
 
@@ -20,7 +20,8 @@ def make_q_network(config: Config, num_actions: int | None = None,
     """Haiku Q-network from observations of `obs_shape` (any dtype, any leading batch
     axes) to `num_actions` Q-values: an MLP over the flattened observation, or with
     `config.network` "cnn" over a 3x3 convolution's flattened features, or with "cnn_pool"
-    over their maxima across the grid, or over the features of your own `torso` (a Haiku
+    over their maxima across the grid, or with "cnn_strided" over a stack of three
+    strided convolutions (`STRIDED_STACK`), or over the features of your own `torso` (a Haiku
     function from a batch of float32 observations, shape (batch, *obs_shape), to features
     (batch, ...), flattened; in place of `config.network`'s); with a dueling head (value + advantage - mean
     advantage) if `config.dueling`. With `config.layer_norm` every hidden layer (the
@@ -63,6 +64,9 @@ def make_q_network(config: Config, num_actions: int | None = None,
     if config.network != "mlp" and len(obs_shape) != 3:
         raise ValueError(f"network={config.network!r} needs image observations (height, "
                          f"width, channels); this environment's have shape {obs_shape}")
+    if config.network == "cnn_strided" and min(strided_output_shape(*obs_shape[:2])) < 1:
+        raise ValueError(f"network='cnn_strided' needs frames of 18x18 or more; this "
+                         f"environment's are {obs_shape[0]}x{obs_shape[1]}: use 'cnn'")
 
     num_layers = len(config.hidden_sizes) + 1 + config.dueling
     atoms_per_action = (config.num_atoms if config.distributional else
@@ -98,6 +102,11 @@ def make_q_network(config: Config, num_actions: int | None = None,
             x = obs.astype(jnp.float32).reshape(-1, *obs_shape)
             if torso is not None:
                 x = torso(x)
+            elif config.network == "cnn_strided":
+                for i, (channels, kernel, stride) in enumerate(STRIDED_STACK):
+                    x = PatchConv2D(channels, kernel, stride, name=f"conv_{i}")(x)
+                    x = jax.nn.relu(normalize(x, f"conv_layer_norm_{i}")
+                                    if config.layer_norm else x)
             elif config.network != "mlp":
                 # hk.Conv2D's module name, so params saved with either load into both.
                 x = PatchConv2D(config.conv_channels, kernel_shape=3, name="conv2_d")(x)

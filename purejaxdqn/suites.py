@@ -1,4 +1,4 @@
-"""The JAX environment suites beside gymnax (Craftax, Navix, Jumanji, XLand-MiniGrid), each
+"""The JAX environment suites beside gymnax (Craftax, Navix, Jumanji, XLand-MiniGrid, Octax), each
 given gymnax >= 1.0's semantics: the 6-tuple step, `terminated` apart from `truncated`
 (read from the suite's own step type, discount or time limit), the true last observation
 in `info["final_observation"]`, and auto-reset. The training loop never asks which suite
@@ -6,8 +6,9 @@ it runs.
 
 By name, `Config(env_name="SUITE:NAME")` with the names each suite registers
 (`"craftax:Craftax-Classic-Symbolic-v1"`, `"navix:Navix-Empty-5x5-v0"`,
-`"jumanji:Snake-v1"`, `"xminigrid:MiniGrid-Empty-8x8"`); by object, `make_train(config,
-env=<the suite's environment>)` wraps it (navix's own `ToGymnax` wrapper included).
+`"jumanji:Snake-v1"`, `"xminigrid:MiniGrid-Empty-8x8"`, `"octax:brix"`); by object,
+`make_train(config, env=<the suite's environment>)` wraps it (navix's `ToGymnax` and
+Octax's `OctaxGymnaxWrapper` included).
 Each suite is an optional extra (`pip install "purejaxdqn[navix]"`) imported only here.
 
 Resets: many environments stepping together (`step_batch`, what the training loop calls)
@@ -16,7 +17,9 @@ draw new episodes only when one has ended, and an environment whose reset is exp
 (`reset_ratio`, Craftax's own baselines' "optimistic resets").
 """
 
+import contextlib
 import difflib
+import warnings
 from typing import Any
 
 import jax
@@ -49,6 +52,10 @@ def registered_names(suite: str, module) -> tuple[str, ...]:
         return tuple(module.registry())
     if suite == "jumanji":
         return tuple(sorted(module.registered_environments()))
+    if suite == "octax":  # a module per game
+        import pkgutil
+
+        return tuple(sorted(m.name for m in pkgutil.iter_modules(module.__path__)))
     return tuple(n for n in module.registered_environments() if n.startswith("MiniGrid-"))
 
 
@@ -74,6 +81,9 @@ def make_suite_env(env_name: str):
         return adapt(module.make_craftax_env_from_name(name, auto_reset=False))
     if suite == "xminigrid":
         return adapt(*module.make(name))
+    if suite == "octax":
+        with _octax_quiet():  # its constructor runs the ROM's start-up
+            return adapt(module.create_environment(name)[0])
     return adapt(module.make(name))
 
 
@@ -85,6 +95,8 @@ def adapt(env, env_params=None):
         return env, env.default_params if env_params is None else env_params
     if type(env).__name__ == "ToGymnax" and suite_of(env) == "navix":
         env = env.env  # navix's own gymnax wrapper: its step has no truncation; unwrap
+    if type(env).__name__ == "OctaxGymnaxWrapper" and suite_of(env) == "octax":
+        env = env._octax_env  # its step folds truncation into `done`; unwrap
     suite = suite_of(env)
     if suite is None:
         return env, env_params
@@ -122,8 +134,9 @@ def _select(done, new, old):
 
 class Adapter(Environment):
     """gymnax's Environment over a suite's environment. A subclass says how the suite
-    resets and steps without resetting (`suite_reset`, `suite_step`, which also tells
-    termination from truncation), its action count and its time limit."""
+    resets and steps without resetting (`suite_reset` with the suite's own params,
+    `suite_step` with the adapter's `SuiteParams`, which also tells termination from
+    truncation), its action count and its time limit."""
 
     reset_ratio = 1  # environments per fresh reset in `step_batch`; >1 where resets cost
 
@@ -155,8 +168,7 @@ class Adapter(Environment):
         """The suite's step without auto-reset, as gymnax's 6-tuple (what evaluation,
         which masks everything after an episode's end, needs)."""
         params = self.default_params if params is None else params
-        obs, state, reward, terminated, truncated = self.suite_step(key, state, action,
-                                                                    params.inner)
+        obs, state, reward, terminated, truncated = self.suite_step(key, state, action, params)
         info = {"final_observation": obs}
         return (obs, state, jnp.asarray(reward, jnp.float32), jnp.asarray(terminated, bool),
                 jnp.asarray(truncated, bool), info)
@@ -179,7 +191,7 @@ class Adapter(Environment):
         split = jax.vmap(jax.random.split)(keys)
         step_keys, reset_keys = split[:, 0], split[:, 1]
         obs, next_states, reward, terminated, truncated = jax.vmap(
-            self.suite_step, in_axes=(0, 0, 0, None))(step_keys, states, actions, params.inner)
+            self.suite_step, in_axes=(0, 0, 0, None))(step_keys, states, actions, params)
         done = terminated | truncated
         fresh_count = -(-n // self.reset_ratio)
 
@@ -229,7 +241,7 @@ class NavixAdapter(Adapter):
         timestep = self.env.reset(key)
         return timestep.observation, timestep
 
-    def suite_step(self, key, timestep, action, inner):
+    def suite_step(self, key, timestep, action, params):
         from navix.environments.environment import StepType
 
         nxt = self.env._step(timestep, action)
@@ -254,8 +266,8 @@ class XMinigridAdapter(Adapter):
         timestep = self.env.reset(inner, key)
         return timestep.observation, timestep
 
-    def suite_step(self, key, timestep, action, inner):
-        nxt = self.env.step(inner, timestep, action)
+    def suite_step(self, key, timestep, action, params):
+        nxt = self.env.step(params.inner, timestep, action)
         last = nxt.last()
         return (nxt.observation, nxt, nxt.reward, last & (nxt.discount == 0.0),
                 last & (nxt.discount > 0.0))
@@ -295,7 +307,7 @@ class JumanjiAdapter(Adapter):
         state, timestep = self.env.reset(key)
         return _flat(timestep.observation), state
 
-    def suite_step(self, key, state, action, inner):
+    def suite_step(self, key, state, action, params):
         state, timestep = self.env.step(state, action)
         last = timestep.step_type == 2  # dm_env's StepType.LAST
         limit = getattr(self.env, "time_limit", None)
@@ -324,12 +336,61 @@ class CraftaxAdapter(Adapter):
     def suite_reset(self, key, inner):
         return self.env.reset_env(key, inner)
 
-    def suite_step(self, key, state, action, inner):
-        obs, state, reward, done, _ = self.env.step_env(key, state, action, inner)
-        unlimited = inner.replace(max_timesteps=jnp.iinfo(jnp.int32).max)
+    def suite_step(self, key, state, action, params):
+        obs, state, reward, done, _ = self.env.step_env(key, state, action, params.inner)
+        unlimited = params.inner.replace(max_timesteps=jnp.iinfo(jnp.int32).max)
         terminated = done & self.env.is_terminal(state, unlimited)
         return obs, state, reward, terminated, done & ~terminated
 
 
+@contextlib.contextmanager
+def _octax_quiet():
+    """Octax's emulator, traced, warns of its own uint8 scatters (JAX's FutureWarning, once
+    per opcode): not the user's to act on, so not shown."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "scatter inputs have incompatible types",
+                                FutureWarning)
+        yield
+
+
+class OctaxAdapter(Adapter):
+    """Octax's CHIP-8 games: `OctaxEnv.reset`/`step` (no auto-reset of their own).
+    Termination is the game's own `terminated_fn`; truncation comes after
+    `max_steps_in_episode` steps of the adapter's params, Octax's
+    `max_num_steps_per_episodes` by default (4,500 steps: five minutes of play at 60 Hz
+    with its frame skip of 4), so that `--env-param max_steps_in_episode=N` shortens
+    training and evaluation episodes alike. An observation is Octax's `frame_skip` boolean
+    frames (the last of each skipped frame) as channels: (32, 64, frame_skip), rows down
+    the screen, bool (stored as bits in the replay)."""
+
+    @property
+    def name(self) -> str:
+        """"octax:GAME", GAME the module whose ROM the environment runs."""
+        import importlib
+        import os
+
+        rom = os.path.basename(self.env.rom_path)
+        package = "octax.environments"
+        games = registered_names("octax", importlib.import_module(package))
+        return "octax:" + next((game for game in games if getattr(importlib.import_module(
+            f"{package}.{game}"), "rom_file", None) == rom), rom)
+
+    def max_steps(self):
+        return self.env.max_num_steps_per_episodes
+
+    def num_actions(self):
+        return self.env.num_actions
+
+    def suite_reset(self, key, inner):
+        state, obs, _ = self.env.reset(key)
+        return jnp.transpose(obs, (2, 1, 0)), state
+
+    def suite_step(self, key, state, action, params):
+        with _octax_quiet():
+            state, obs, reward, terminated, _, _ = self.env.step(state, action)
+        truncated = (state.time >= params.max_steps_in_episode) & ~terminated
+        return jnp.transpose(obs, (2, 1, 0)), state, reward, terminated, truncated
+
+
 ADAPTERS = {"craftax": CraftaxAdapter, "navix": NavixAdapter, "jumanji": JumanjiAdapter,
-            "xminigrid": XMinigridAdapter}
+            "xminigrid": XMinigridAdapter, "octax": OctaxAdapter}

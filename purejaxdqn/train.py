@@ -147,7 +147,7 @@ def make_parts(config: Config, env=None, env_params=None,
     env, env_params, num_actions = resolve_env(config.env_name, env, env_params,
                                                config.env_params)
     obs_shape = env.observation_space(env_params).shape
-    encode, decode = obs_codec(obs_shape, has_binary_observations(env))
+    encode, decode = obs_codec(obs_shape, has_binary_observations(env, env_params))
     make_buffer = algorithm_of(config).make_buffer
     return Parts(config, env, env_params, make_q_network(config, num_actions, obs_shape, network),
                  make_buffer(config) if make_buffer else None, encode, decode,

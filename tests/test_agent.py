@@ -253,6 +253,44 @@ def test_patch_conv_is_haikus_conv():
                                got.reshape(2, 3, 8, 8, 16), rtol=1e-6)
 
 
+def _numpy_conv(x, w, b, stride):
+    """A VALID convolution, NHWC, output position by output position."""
+    k = w.shape[0]
+    height, width = (x.shape[1] - k) // stride + 1, (x.shape[2] - k) // stride + 1
+    out = np.empty((x.shape[0], height, width, w.shape[-1]))
+    for i in range(height):
+        for j in range(width):
+            window = x[:, i * stride:i * stride + k, j * stride:j * stride + k, :]
+            out[:, i, j] = np.einsum("nhwc,hwco->no", window, w) + b
+    return out
+
+
+def test_the_strided_torso_is_a_numpy_forward_pass():
+    """`network="cnn_strided"` on Octax-sized frames (32x64, 4 channels of 0/1): three
+    strided convolutions with ReLUs, flattened, then the MLP and the Q head, computed in
+    numpy from the same parameters; frames too small for it are refused in one line."""
+    config = Config(network="cnn_strided", hidden_sizes=(16,))
+    network = make_q_network(config, 3, (32, 64, 4))
+    obs = jax.random.bernoulli(jax.random.key(8), 0.3, (5, 32, 64, 4))
+    params = network.init(jax.random.key(9), obs[0])
+    params = jax.tree.map(lambda p: p + 0.01 * jax.random.normal(jax.random.key(10), p.shape),
+                          params)  # biases away from zero
+    x = np.asarray(obs, np.float64)
+    for i, stride in enumerate((2, 2, 1)):
+        layer = params[f"conv_{i}"]
+        x = np.maximum(_numpy_conv(x, np.asarray(layer["w"], np.float64),
+                                   np.asarray(layer["b"], np.float64), stride), 0.0)
+    assert x.shape == (5, 4, 12, 64)  # 3,072 features
+    x = x.reshape(5, -1)
+    for name, relu in (("mlp/~/linear_0", True), ("mlp/~/linear_1", False)):
+        x = x @ np.asarray(params[name]["w"], np.float64) + np.asarray(params[name]["b"])
+        x = np.maximum(x, 0.0) if relu else x
+    np.testing.assert_allclose(network.apply(params, obs), x, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="needs frames of 18x18 or more; this environment's "
+                                         "are 10x10"):
+        make_q_network(config, 3, (10, 10, 4))
+
+
 # Legal next actions per example; the last row has none (then every action counts).
 @pytest.mark.parametrize("double_q", [False, True])
 def test_the_target_ranges_over_legal_next_actions(batch_and_params, double_q):

@@ -46,7 +46,7 @@ from tests.helpers import ContinuousProbe, need
     ({"double_q": 1}, "Config.double_q must be a bool"),
     ({"loss": "l1"}, "Config.loss must be one of ('huber', 'mse')"),
     ({"target_update_period": -1}, "Config.target_update_period must be an integer >= 0"),
-    ({"network": "rnn"}, "Config.network must be one of ('mlp', 'cnn', 'cnn_pool')"),
+    ({"network": "rnn"}, "Config.network must be one of ('mlp', 'cnn', 'cnn_pool', 'cnn_strided')"),
     ({"conv_channels": 0}, "Config.conv_channels must be an integer > 0"),
     ({"priority_exponent": 1.5}, "Config.priority_exponent must be in [0, 1]"),
     ({"importance_beta_start": -0.1}, "Config.importance_beta_start must be in [0, 1]"),

@@ -25,7 +25,7 @@ from purejaxdqn.train import make_parts
 from tests.helpers import need, whole_and_resumed
 
 NAMES = {"craftax": "Craftax-Classic-Symbolic-v1", "navix": "Navix-Empty-5x5-v0",
-         "jumanji": "Maze-v0", "xminigrid": "MiniGrid-Empty-5x5"}
+         "jumanji": "Maze-v0", "xminigrid": "MiniGrid-Empty-5x5", "octax": "brix"}
 
 
 # Craftax's reset, eager, takes seconds: in the slow tier.
@@ -34,13 +34,15 @@ NAMES = {"craftax": "Craftax-Classic-Symbolic-v1", "navix": "Navix-Empty-5x5-v0"
 def test_by_name_each_suite_is_a_gymnax_environment(suite):
     need(suite)
     env, env_params, num_actions = resolve_env(f"{suite}:{NAMES[suite]}")
-    assert isinstance(env, Adapter) and num_actions >= 4
+    assert isinstance(env, Adapter) and num_actions >= 3
     assert env_params.max_steps_in_episode > 0
     obs, _ = env.reset(jax.random.key(0), env_params)
     space = env.observation_space(env_params)
     assert obs.shape == space.shape and obs.dtype == space.dtype
-    # Grids keep their small integer dtype (the replay stores them so).
-    assert obs.dtype == (jnp.uint8 if suite in ("navix", "xminigrid") else jnp.float32)
+    # Grids keep their small integer dtype (the replay stores them so), Octax's frames
+    # their bools.
+    assert obs.dtype == {"navix": jnp.uint8, "xminigrid": jnp.uint8,
+                         "octax": jnp.bool_}.get(suite, jnp.float32)
 
 
 # Per suite: the raw environment with a short time limit, and a scenario: per step, the
@@ -77,6 +79,15 @@ def _craftax():
     return env, env.default_params.replace(max_timesteps=4), [noop] * 6, {3: "t", 5: "T"}
 
 
+def _octax():
+    octax = need("octax")
+    env = octax.create_environment("brix", max_num_steps_per_episodes=6)[0]
+    noop = env.num_actions - 1
+    # A life lost (V14 from 5 to 4) before step 2 ends the game there; the next episode is
+    # truncated after its 6th step.
+    return env, None, [noop] * 10, {2: "T", 8: "t"}
+
+
 SNAKE_UP, SNAKE_RIGHT, SNAKE_DOWN, SNAKE_LEFT = range(4)  # jumanji's Snake
 
 
@@ -96,6 +107,8 @@ def _raw_step(suite, env, params, state, action, key):
         return env.step(state, action).observation
     if suite == "xminigrid":
         return env.step(params, state, action).observation
+    if suite == "octax":
+        return jnp.transpose(env.step(state, action)[1], (2, 1, 0))
     if suite == "jumanji":
         obs = env.step(state, action)[1].observation
         return jnp.concatenate([obs.grid.ravel(), jnp.float32(obs.step_count)[None],
@@ -115,7 +128,7 @@ def _prefer(params, action: int, num_actions: int):
 
 
 # Craftax's and XLand's compile the longest: in the slow tier.
-@pytest.mark.parametrize("suite", ["navix", "jumanji", *(
+@pytest.mark.parametrize("suite", ["navix", "jumanji", "octax", *(
     pytest.param(suite, marks=pytest.mark.slow) for suite in ("xminigrid", "craftax"))])
 def test_time_limits_bootstrap_and_terminations_do_not(suite):
     """The loop's `act` steps the adapted environment with chosen actions; the stored
@@ -124,7 +137,8 @@ def test_time_limits_bootstrap_and_terminations_do_not(suite):
     one, not the reset's), the episode ends where the scenario says, and only a
     termination is stored terminal (a truncation bootstraps)."""
     raw, raw_params, actions, ends = {"navix": _navix, "xminigrid": _xminigrid,
-                                      "jumanji": _jumanji, "craftax": _craftax}[suite]()
+                                      "jumanji": _jumanji, "craftax": _craftax,
+                                      "octax": _octax}[suite]()
     config = Config(num_frames=64, batch_size=4, buffer_size=32, warmup_steps=8,
                     eval_every=0, hidden_sizes=(32,), eps_start=0.0, eps_end=0.0)
     parts = make_parts(config, raw, raw_params)
@@ -147,14 +161,18 @@ def test_time_limits_bootstrap_and_terminations_do_not(suite):
         if suite == "craftax" and ends.get(i) == "T":  # dies on this step
             state = state._replace(env_state=state.env_state.replace(
                 player_health=jnp.zeros_like(state.env_state.player_health)))
+        if suite == "octax" and ends.get(i) == "T":  # a life lost: Brix's game ends
+            state = state._replace(env_state=state.env_state.replace(
+                V=state.env_state.V.at[:, 14].set(4)))
         state = state._replace(online_params=_prefer(state.online_params, action, num_actions))
         before = jax.tree.map(lambda x: x[0], state.env_state)
         obs = np.asarray(state.obs[0])
         state, (stored, done, _) = step(state, key)
         own = np.asarray(raw_step(before, action, key))
         assert int(stored.action[0]) == action, i
-        np.testing.assert_array_equal(stored.obs[0], obs)
-        np.testing.assert_array_equal(stored.next_obs[0], own, err_msg=f"step {i}")
+        # (As the replay stores them: Octax's frames as bits.)
+        np.testing.assert_array_equal(parts.decode(stored.obs[0]), obs)
+        np.testing.assert_array_equal(parts.decode(stored.next_obs[0]), own, err_msg=f"step {i}")
         assert bool(done[0]) == (i in ends), i
         assert bool(stored.terminal[0]) == (ends.get(i) == "T"), i
         if i in ends:  # a new episode: the reset's observation, not the last one
@@ -202,6 +220,28 @@ def test_a_grid_is_stored_as_uint8_for_the_cnn():
     state = jax.eval_shape(lambda key: init_state(parts, key, hparams), jax.random.key(0))
     stored = state.buffer_state.experience
     assert stored.obs.dtype == jnp.uint8 and stored.obs.shape[-3:] == (7, 7, 2)
+
+
+def test_octax_frames_are_stored_as_their_bits():
+    """Octax's boolean frames go into the replay as packed bits (1,024 bytes for 32x64x4),
+    and come out as the frames Octax drew, stepped by hand."""
+    octax = need("octax")
+    config = small_config("octax", network="cnn_strided")
+    parts, hparams = make_parts(config), config.hyperparams()
+    state = jax.eval_shape(lambda key: init_state(parts, key, hparams), jax.random.key(0))
+    stored = state.buffer_state.experience
+    assert stored.obs.dtype == jnp.uint8 and stored.obs.shape[-1] == 32 * 64 * 4 // 8
+    raw = octax.create_environment("brix")[0]
+    raw_state, frames, _ = raw.reset(jax.random.key(0))
+    for action in (0, 1, 0, 0, 2):
+        raw_state, frames = jax.jit(raw.step)(raw_state, action)[:2]
+    assert frames.dtype == jnp.bool_ and int(frames.sum()) > 0
+    obs = jnp.transpose(frames, (2, 1, 0))  # rows down the screen, frames as channels
+    packed = parts.encode(obs)
+    assert packed.dtype == jnp.uint8 and packed.shape == (1024,)
+    np.testing.assert_array_equal(np.unpackbits(np.asarray(packed)),
+                                  np.asarray(obs).reshape(-1))
+    np.testing.assert_array_equal(parts.decode(packed), obs)
 
 
 def test_params_handed_over_are_kept_whole():
@@ -289,6 +329,32 @@ def test_a_suite_run_with_its_own_torso_resumes_bitwise(tmp_path):
                                   alone.metrics["train_episodes"])
 
 
+@pytest.mark.slow
+def test_an_octax_game_by_object_resumes_bitwise_and_vmapped_is_alone(tmp_path):
+    """Brix by object (Octax's gymnax wrapper, episodes cut at 40 steps), with the strided
+    torso: 2 seeds stopped after their first segment and resumed end as the run never
+    stopped; vmapped, seed 1 is seed 1 trained alone."""
+    octax = need("octax")
+    from octax.wrappers import OctaxGymnaxWrapper
+
+    env = OctaxGymnaxWrapper(octax.create_environment("brix", max_num_steps_per_episodes=40)[0])
+    config = Config(network="cnn_strided", num_frames=512, batch_size=16, buffer_size=256,
+                    warmup_steps=64, eval_every=256, eval_episodes=1, final_eval_episodes=1,
+                    hidden_sizes=(16,), num_envs=2, train_every=4)
+    whole, resumed = whole_and_resumed(config, tmp_path, num_seeds=2, segment_frames=256,
+                                       env=env)
+    chex.assert_trees_all_equal(whole, resumed)
+    assert whole.params["conv_0"]["w"].shape == (2, 4, 4, 4, 32)
+    assert int(np.sum(whole.metrics["train_episodes"])) >= 2 * 512 // 40
+    train = make_train(config, env=env)
+    keys = jax.random.split(jax.random.key(0), 2)
+    together, alone = jax.jit(jax.vmap(train))(keys), jax.jit(train)(keys[1])
+    for both, single in zip(jax.tree.leaves(together), jax.tree.leaves(alone)):
+        np.testing.assert_allclose(both[1], single, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(together.metrics["train_episodes"][1],
+                                  alone.metrics["train_episodes"])
+
+
 def test_unknown_suites_and_names_are_one_line():
     with pytest.raises(ValueError, match="unknown suite 'gym'; choose from craftax, navix"):
         resolve_env("gym:CartPole-v1")
@@ -296,13 +362,18 @@ def test_unknown_suites_and_names_are_one_line():
     with pytest.raises(ValueError, match="did you mean Navix-Empty-5x5-v0") as error:
         resolve_env("navix:Navix-Empty-5x5")
     assert "\n" not in str(error.value)
+    need("octax")
+    with pytest.raises(ValueError, match="octax has no environment 'brik'; did you mean brix"):
+        resolve_env("octax:brik")
 
 
-def test_a_suite_not_installed_names_its_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "xminigrid", None)  # import xminigrid raises
-    with pytest.raises(ValueError, match=r'the xminigrid suite is not installed .*pip '
-                                         r'install "purejaxdqn\[xminigrid\]"'):
-        resolve_env("xminigrid:MiniGrid-Empty-5x5")
+@pytest.mark.parametrize("suite", ["xminigrid", "octax"])
+def test_a_suite_not_installed_names_its_extra(monkeypatch, suite):
+    monkeypatch.setitem(sys.modules, suite, None)  # import SUITE raises
+    monkeypatch.delitem(sys.modules, "octax.environments", raising=False)
+    with pytest.raises(ValueError, match=rf'the {suite} suite is not installed .*pip '
+                                         rf'install "purejaxdqn\[{suite}\]"'):
+        resolve_env(f"{suite}:{NAMES[suite]}")
 
 
 def test_xland_rulesets_and_multi_discrete_actions_are_refused():
