@@ -23,7 +23,9 @@ def greedy_episode(env, env_params, network, params, key):
     _, (states, observations, rewards, done_before) = jax.jit(lambda: play_episode(
         key, greedy_policy(network, params, env), env, env_params))()
     length = int(np.argmax(np.asarray(done_before))) or len(rewards)  # steps before the end
-    return (jax.tree.map(lambda x: np.asarray(x[:length]), states),
+    # (A state's random keys, as Octax's emulator keeps, are no numpy arrays: kept as keys.)
+    return (jax.tree.map(lambda x: x[:length] if jax.dtypes.issubdtype(
+        x.dtype, jax.dtypes.prng_key) else np.asarray(x[:length]), states),
             np.asarray(observations[:length]), np.asarray(rewards[:length]))
 
 

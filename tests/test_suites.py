@@ -333,7 +333,7 @@ def test_a_suite_run_with_its_own_torso_resumes_bitwise(tmp_path):
 def test_an_octax_game_by_object_resumes_bitwise_and_vmapped_is_alone(tmp_path):
     """Brix by object (Octax's gymnax wrapper, episodes cut at 40 steps), with the strided
     torso: 2 seeds stopped after their first segment and resumed end as the run never
-    stopped; vmapped, seed 1 is seed 1 trained alone."""
+    stopped; vmapped, seed 1 is seed 1 trained alone; `render` plays a greedy episode."""
     octax = need("octax")
     from octax.wrappers import OctaxGymnaxWrapper
 
@@ -353,6 +353,14 @@ def test_an_octax_game_by_object_resumes_bitwise_and_vmapped_is_alone(tmp_path):
         np.testing.assert_allclose(both[1], single, rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(together.metrics["train_episodes"][1],
                                   alone.metrics["train_episodes"])
+    # `render`'s greedy episode, whose states hold the emulator's random key.
+    from purejaxdqn.render import greedy_episode
+
+    parts = make_parts(config, env)
+    _, frames, rewards = greedy_episode(parts.env, parts.env_params, parts.network,
+                                        jax.tree.map(lambda x: x[0], whole.params),
+                                        jax.random.key(0))
+    assert frames.shape[1:] == (32, 64, 4) and 1 <= len(rewards) <= 40
 
 
 def test_unknown_suites_and_names_are_one_line():
