@@ -289,10 +289,10 @@ def test_no_illegal_action_is_taken(epsilon):
 def test_the_docs_examples_run_as_written():
     """docs/suites.md's Python examples, each run as a user would paste it, but for 2,000
     frames of its 10,000 (what runs is the API, not how well it learns)."""
-    need("navix"), need("xminigrid")
+    need("navix"), need("xminigrid"), need("octax")
     text = (Path(__file__).parents[1] / "docs" / "suites.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
-    assert len(blocks) == 2 and all("num_frames=10_000" in block for block in blocks)
+    assert len(blocks) == 3 and all("num_frames=10_000" in block for block in blocks)
     for block in (block.replace("num_frames=10_000", "num_frames=2_000") for block in blocks):
         exec(compile(block, "docs/suites.md", "exec"), {"__name__": "__docs__"})
 
