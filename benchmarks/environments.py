@@ -3,6 +3,7 @@ final greedy return (mean and interquartile mean, 95% bootstrap CIs), as a markd
 
     python benchmarks/environments.py --num-seeds 16
     python benchmarks/environments.py --suites --num-seeds 16 --seed 1000   # fresh seeds
+    python benchmarks/environments.py --octax --num-seeds 16 --seed 1000 --random-episodes 256
 """
 
 import argparse
@@ -14,7 +15,7 @@ import jax
 import numpy as np
 
 from purejaxdqn import Config, train_seeds
-from purejaxdqn.config import PRESETS
+from purejaxdqn.config import OCTAX_GAMES, PRESETS
 from purejaxdqn.envs import resolve_env
 from purejaxdqn.evaluation import random_policy_returns
 from purejaxdqn.stats import summarize
@@ -28,6 +29,8 @@ SUITE_ENVIRONMENTS = {"navix:Navix-Empty-8x8-v0": "navix-empty-8x8",
                       "xminigrid:MiniGrid-Empty-8x8": "xminigrid-empty-8x8",
                       "jumanji:Game2048-v1": "jumanji-game2048",
                       "craftax:Craftax-Classic-Symbolic-v1": "craftax-classic-pqn"}
+# Octax's presets (pip install ".[octax]"), into octax-presets.json.
+OCTAX_ENVIRONMENTS = {f"octax:{game}": f"octax-{game}-pqn" for game in OCTAX_GAMES}
 
 
 def random_policy_summary(env_name: str, episodes: int, seed: int) -> dict:
@@ -48,21 +51,25 @@ def main():
                         help="episodes of the random policy per environment")
     parser.add_argument("--suites", action="store_true",
                         help="the environment suites' presets (into suite-presets.json)")
-    parser.add_argument("--only", nargs="+", choices=[*ENVIRONMENTS, *SUITE_ENVIRONMENTS],
+    parser.add_argument("--octax", action="store_true",
+                        help="Octax's presets (into octax-presets.json)")
+    parser.add_argument("--only", nargs="+",
+                        choices=[*ENVIRONMENTS, *SUITE_ENVIRONMENTS, *OCTAX_ENVIRONMENTS],
                         help="run these environments (their rows are merged into --out)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    environments = SUITE_ENVIRONMENTS if args.suites else ENVIRONMENTS
+    environments, results = ((OCTAX_ENVIRONMENTS, "octax-presets.json") if args.octax else
+                             (SUITE_ENVIRONMENTS, "suite-presets.json") if args.suites else
+                             (ENVIRONMENTS, "environments.json"))
     args.only = args.only or list(environments)
-    args.out = args.out or (Path(__file__).parent / "results" /
-                            ("suite-presets.json" if args.suites else "environments.json"))
+    args.out = args.out or Path(__file__).parent / "results" / results
 
     rows = json.loads(args.out.read_text())["rows"] if args.out.exists() else {}
     print(f"| environment | frames | trained, {args.num_seeds} seeds: mean [95% CI] "
           f"| IQM [95% CI] | random policy: mean [95% CI] | compile + run |")
     print("|---|---|---|---|---|---|")
     for name in args.only:
-        preset = {**ENVIRONMENTS, **SUITE_ENVIRONMENTS}[name]
+        preset = {**ENVIRONMENTS, **SUITE_ENVIRONMENTS, **OCTAX_ENVIRONMENTS}[name]
         config = Config.preset(preset)
         timings = {}
         start = time.perf_counter()

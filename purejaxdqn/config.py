@@ -27,6 +27,7 @@ class HyperParams(NamedTuple):
 TRACED_FIELDS = HyperParams._fields
 LOSSES = ("huber", "mse")
 NETWORKS = ("mlp", "cnn", "cnn_pool", "cnn_strided")
+OCTAX_GAMES = ("ufo", "missile")  # the Octax games with presets
 MEMORIES = ("none", "lstm", "gru")
 ALGORITHMS = ("dqn", "pqn")
 
@@ -366,6 +367,17 @@ PRESETS = {
         num_envs=16, num_steps=16, num_epochs=2, num_minibatches=4, hidden_sizes=(256, 256),
         layer_norm=True, learning_rate=1e-4, lr_linear_decay=True, q_lambda=0.9,
         eps_start=0.1, eps_decay_frames=100_000, eval_every=0),
+    # Octax's CHIP-8 games: PQN (Octax's own baseline) with the strided torso, 100 updates
+    # of 16 x 32 frames (51,200 frames a seed, about 12 minutes for 16 seeds on two CPU
+    # cores): early learning, 1% of the 5M steps of Octax's published curves; the learning
+    # rate chosen by one sweep per game (benchmarks/results/octax-preset-search.txt), each
+    # checked above a random policy on 16 fresh seeds (octax-presets.json).
+    **{f"octax-{game}-pqn": dict(
+        env_name=f"octax:{game}", algorithm="pqn", network="cnn_strided",
+        num_frames=100 * 512, num_envs=16, num_steps=32, num_epochs=2, num_minibatches=4,
+        hidden_sizes=(256,), layer_norm=True, learning_rate=1e-3, lr_linear_decay=True,
+        q_lambda=0.65, loss="mse", eps_end=0.05, eps_decay_frames=12_800, eval_every=0)
+       for game in OCTAX_GAMES},
 }
 
 
