@@ -27,7 +27,7 @@ class HyperParams(NamedTuple):
 TRACED_FIELDS = HyperParams._fields
 LOSSES = ("huber", "mse")
 NETWORKS = ("mlp", "cnn", "cnn_pool", "cnn_strided")
-OCTAX_GAMES = ("ufo", "missile")  # the Octax games with presets
+OCTAX_GAMES = ("ufo", "missile", "airplane")  # the Octax games with presets
 MEMORIES = ("none", "lstm", "gru")
 ALGORITHMS = ("dqn", "pqn")
 
