@@ -3,7 +3,7 @@ final greedy return (mean and interquartile mean, 95% bootstrap CIs), as a markd
 
     python benchmarks/environments.py --num-seeds 16
     python benchmarks/environments.py --suites --num-seeds 16 --seed 1000   # fresh seeds
-    python benchmarks/environments.py --octax --num-seeds 16 --seed 1000 --random-episodes 256
+    python benchmarks/environments.py --octax --num-seeds 16 --seed 1000 --random-episodes 100
 """
 
 import argparse

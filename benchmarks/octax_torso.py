@@ -5,8 +5,8 @@ compile apart; each measurement in a fresh process, the two torsos interleaved, 
 
     python benchmarks/octax_torso.py [--seeds 1 16] [--num-frames 8000] [--repeats 2]
 
-Both train as the Octax presets do (4 environments a seed, a learning step every 4
-frames, batches of 32, a replay of 10,000), without periodic evaluation, the final one
+Both train the same DQN (4 environments a seed, a learning step of 32 every 4 frames, a
+replay of 10,000; the Octax presets are PQN), without periodic evaluation, the final one
 greedy episode short (episodes cut at 500 steps), so that training is what is timed.
 """
 

@@ -107,7 +107,7 @@ class Config:
     observations); `cnn_pool`: those features max-pooled over the grid (translation
     invariant); `cnn_strided`: Nature-DQN's stack of three convolutions scaled to frames
     such as Octax's 32x64 (32 filters 4x4 stride 2, 64 4x4 stride 2, 64 3x3 stride 1:
-    3,072 features where `cnn` makes 31,000), frames of 18x18 or more."""
+    3,072 features where `cnn` makes 29,760), frames of 18x18 or more."""
     conv_channels: int = 16
     """Filters of the 3x3 convolution (`cnn`, `cnn_pool`; `cnn_strided`'s are fixed)."""
     memory: str = "none"

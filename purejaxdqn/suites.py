@@ -19,6 +19,7 @@ draw new episodes only when one has ended, and an environment whose reset is exp
 
 import contextlib
 import difflib
+import functools
 import warnings
 from typing import Any
 
@@ -363,9 +364,10 @@ class OctaxAdapter(Adapter):
     frames (the last of each skipped frame) as channels: (32, 64, frame_skip), rows down
     the screen, bool (stored as bits in the replay)."""
 
-    @property
+    @functools.cached_property
     def name(self) -> str:
-        """"octax:GAME", GAME the module whose ROM the environment runs."""
+        """"octax:GAME", GAME the module whose ROM the environment runs (found once: it
+        imports every game's module)."""
         import importlib
         import os
 
