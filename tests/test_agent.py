@@ -272,9 +272,10 @@ def test_the_strided_torso_is_a_numpy_forward_pass():
     config = Config(network="cnn_strided", hidden_sizes=(16,))
     network = make_q_network(config, 3, (32, 64, 4))
     obs = jax.random.bernoulli(jax.random.key(8), 0.3, (5, 32, 64, 4))
-    params = network.init(jax.random.key(9), obs[0])
-    params = jax.tree.map(lambda p: p + 0.01 * jax.random.normal(jax.random.key(10), p.shape),
-                          params)  # biases away from zero
+    # (Jitted: op by op, the convolutions compile a program each.)
+    params = jax.jit(lambda key, obs: jax.tree.map(
+        lambda p: p + 0.01 * jax.random.normal(jax.random.key(10), p.shape),
+        network.init(key, obs)))(jax.random.key(9), obs[0])  # biases away from zero
     x = np.asarray(obs, np.float64)
     for i, stride in enumerate((2, 2, 1)):
         layer = params[f"conv_{i}"]
@@ -285,7 +286,7 @@ def test_the_strided_torso_is_a_numpy_forward_pass():
     for name, relu in (("mlp/~/linear_0", True), ("mlp/~/linear_1", False)):
         x = x @ np.asarray(params[name]["w"], np.float64) + np.asarray(params[name]["b"])
         x = np.maximum(x, 0.0) if relu else x
-    np.testing.assert_allclose(network.apply(params, obs), x, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(jax.jit(network.apply)(params, obs), x, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="needs frames of 18x18 or more; this environment's "
                                          "are 10x10"):
         make_q_network(config, 3, (10, 10, 4))

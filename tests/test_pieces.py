@@ -51,7 +51,7 @@ def test_act_stores_the_final_observation_at_a_time_limit(bootstrap):
     config = Config(**TINY, num_envs=2, train_every=2, bootstrap_on_truncation=bootstrap)
     parts = make_parts(config, CounterEnv(), ProbeParams(max_steps_in_episode=3))
     hparams = config.hyperparams()
-    state = init_state(parts, jax.random.key(0), hparams)
+    state = jax.jit(lambda key: init_state(parts, key, hparams))(jax.random.key(0))
     step = jax.jit(lambda s, k: act(parts, s, k, hparams))
     for i, key in enumerate(jax.random.split(jax.random.key(1), 4)):
         obs = np.asarray(state.obs[:, 0])
@@ -70,7 +70,7 @@ def test_run_block_learns_only_after_warm_up():
     config = Config(**TINY, train_every=4)  # blocks of 4 frames; learning from block 1
     parts = make_parts(config, CounterEnv(), None)
     hparams = config.hyperparams()
-    state = init_state(parts, jax.random.key(0), hparams)
+    state = jax.jit(lambda key: init_state(parts, key, hparams))(jax.random.key(0))
     # The block index is traced: one program serves every block, warm-up or not.
     block = jax.jit(chex.assert_max_traces(lambda s, b: run_block(parts, s, b, hparams), n=1))
     for b in range(3):

@@ -14,14 +14,17 @@ def filled_prioritized_buffer(td_errors, exponent):
     config = Config(prioritized=True, buffer_size=n, batch_size=n, train_every=4,
                     warmup_steps=0)
     buffer = make_buffer(config)
-    item = Transition(jnp.zeros(1), jnp.int32(0), jnp.float32(0), jnp.bool_(False), jnp.zeros(1))
-    state = buffer.init(item)
-    items = Transition(jnp.arange(n, dtype=jnp.float32)[:, None], jnp.zeros(n, jnp.int32),
-                       jnp.zeros(n), jnp.zeros(n, bool), jnp.zeros((n, 1)))
-    state = buffer.add(state, items)
-    state = buffer.set_priorities(state, jnp.arange(n),
-                                  new_priorities(jnp.asarray(td_errors), exponent))
-    return config, buffer, state
+
+    @jax.jit  # (one program: op by op, the sum tree's updates compile a program each)
+    def fill(td_errors):
+        item = Transition(jnp.zeros(1), jnp.int32(0), jnp.float32(0), jnp.bool_(False),
+                          jnp.zeros(1))
+        items = Transition(jnp.arange(n, dtype=jnp.float32)[:, None], jnp.zeros(n, jnp.int32),
+                           jnp.zeros(n), jnp.zeros(n, bool), jnp.zeros((n, 1)))
+        state = buffer.add(buffer.init(item), items)
+        return buffer.set_priorities(state, jnp.arange(n), new_priorities(td_errors, exponent))
+
+    return config, buffer, fill(jnp.asarray(td_errors, jnp.float32))
 
 
 def test_sampling_frequency_is_proportional_to_priority():
@@ -53,7 +56,7 @@ def test_importance_weights_match_numpy_and_guard_zero_probability():
 def test_sampled_weights_use_the_buffer_fill():
     td_errors = np.array([1.0, 3.0, 1.0, 1.0])
     config, buffer, state = filled_prioritized_buffer(td_errors, 1.0)
-    drawn = sample(buffer, state, jax.random.key(1), config, 1.0, 0.99)
+    drawn = jax.jit(lambda key: sample(buffer, state, key, config, 1.0, 0.99))(jax.random.key(1))
     p = (td_errors + 1e-6) / (td_errors + 1e-6).sum()
     picked = np.asarray(drawn.batch.obs[:, 0], int)
     w = (4 * p[picked]) ** -1.0

@@ -28,7 +28,7 @@ NAMES = {"craftax": "Craftax-Classic-Symbolic-v1", "navix": "Navix-Empty-5x5-v0"
          "jumanji": "Maze-v0", "xminigrid": "MiniGrid-Empty-5x5", "octax": "brix"}
 
 
-# Craftax's reset, eager, takes seconds: in the slow tier.
+# Craftax's reset takes seconds to compile: in the slow tier.
 @pytest.mark.parametrize("suite", [*(suite for suite in NAMES if suite != "craftax"),
                                    pytest.param("craftax", marks=pytest.mark.slow)])
 def test_by_name_each_suite_is_a_gymnax_environment(suite):
@@ -36,7 +36,7 @@ def test_by_name_each_suite_is_a_gymnax_environment(suite):
     env, env_params, num_actions = resolve_env(f"{suite}:{NAMES[suite]}")
     assert isinstance(env, Adapter) and num_actions >= 3
     assert env_params.max_steps_in_episode > 0
-    obs, _ = env.reset(jax.random.key(0), env_params)
+    obs, _ = jax.jit(env.reset)(jax.random.key(0), env_params)  # (eager: a program an op)
     space = env.observation_space(env_params)
     assert obs.shape == space.shape and obs.dtype == space.dtype
     # Grids keep their small integer dtype (the replay stores them so), Octax's frames
@@ -190,7 +190,7 @@ def test_a_jumanji_termination_does_not_bootstrap():
                     eval_every=0, hidden_sizes=(16,), eps_start=0.0, eps_end=0.0)
     parts = make_parts(config, raw)
     hparams = config.hyperparams()
-    state = init_state(parts, jax.random.key(0), hparams)
+    state = jax.jit(lambda key: init_state(parts, key, hparams))(jax.random.key(0))
     step = jax.jit(lambda s, k: act(parts, s, k, hparams))
     raw_step = jax.jit(lambda s, a: raw.step(s, a)[1].observation)  # eager, 60 cost seconds
     ends = 0
@@ -264,8 +264,8 @@ def test_no_illegal_action_is_taken(epsilon):
                     eps_start=epsilon, eps_end=epsilon)
     parts = make_parts(config)
     hparams = config.hyperparams()
-    state = init_state(parts, jax.random.key(0), hparams)
-    legal_of = parts.env.legal_actions
+    state = jax.jit(lambda key: init_state(parts, key, hparams))(jax.random.key(0))
+    legal_of = jax.jit(parts.env.legal_actions)  # (jitted here: op by op, a program each)
     # The hyperparameters traced: both epsilons are one program (the second from the
     # session's compilation cache).
     steps = jax.jit(lambda s, keys, h: jax.lax.scan(lambda s, k: act(parts, s, k, h), s, keys))
@@ -276,11 +276,11 @@ def test_no_illegal_action_is_taken(epsilon):
     assert np.asarray(legal_of(stored.next_obs)).any(axis=-1).all()
     assert int(jnp.sum(done)) >= 8  # past the time limit (100 steps): every maze ended
     greedy = greedy_policy(parts.network, state.online_params, parts.env)
-    chosen = np.asarray(greedy.act(None, stored.obs, ())[0])
+    chosen = np.asarray(jax.jit(lambda obs: greedy.act(None, obs, ())[0])(stored.obs))
     assert np.take_along_axis(legal, chosen[..., None], axis=-1).all()
     # The random policy that sets the floor in the preset tables draws legal actions too.
-    uniform = jax.vmap(lambda key, obs: uniform_policy(parts.env, parts.env_params).act(
-        key, obs, ())[0])
+    uniform = jax.jit(jax.vmap(lambda key, obs: uniform_policy(parts.env, parts.env_params).act(
+        key, obs, ())[0]))
     drawn = np.asarray(uniform(jax.random.split(jax.random.key(2), legal.shape[0]), stored.obs))
     assert np.take_along_axis(legal, drawn[..., None], axis=-1).all()
 
@@ -346,13 +346,14 @@ def test_an_octax_game_by_object_resumes_bitwise_and_vmapped_is_alone(tmp_path):
     chex.assert_trees_all_equal(whole, resumed)
     assert whole.params["conv_0"]["w"].shape == (2, 4, 4, 4, 32)
     assert int(np.sum(whole.metrics["train_episodes"])) >= 2 * 512 // 40
-    train = make_train(config, env=env)
+    # The run above trained each seed alone on a device of its own (and in segments):
+    # vmapped, seed 1 is that seed.
     keys = jax.random.split(jax.random.key(0), 2)
-    together, alone = jax.jit(jax.vmap(train))(keys), jax.jit(train)(keys[1])
-    for both, single in zip(jax.tree.leaves(together), jax.tree.leaves(alone)):
-        np.testing.assert_allclose(both[1], single, rtol=1e-4, atol=1e-5)
+    together = jax.jit(jax.vmap(make_train(config, env=env)))(keys)
+    for both, single in zip(jax.tree.leaves(together), jax.tree.leaves(whole)):
+        np.testing.assert_allclose(both[1], single[1], rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(together.metrics["train_episodes"][1],
-                                  alone.metrics["train_episodes"])
+                                  whole.metrics["train_episodes"][1])
     # `render`'s greedy episode, whose states hold the emulator's random key.
     from purejaxdqn.render import greedy_episode
 
