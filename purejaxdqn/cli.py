@@ -303,9 +303,15 @@ def trackers_of(args, out: Path | None, csv: bool = False, tensorboard: bool = F
         raise ValueError("--wandb-entity and --wandb-group need --wandb PROJECT")
     if getattr(args, "mlflow", None):
         chosen.append(trackers.MLflow(args.mlflow, args.mlflow_experiment))
+    recorded = trackers.recorded_trackers(out) if out is not None else []
+    for before in recorded:  # a tracker run continues where it was: the same destination
+        given = next((t for t in chosen if t.key == before.key), None)
+        if given is not None and given.resume_hint() != before.resume_hint():
+            raise ValueError(f"--{before.key}: this run already logs to "
+                             f"`{before.resume_hint()}` (its trackers.json); continue with "
+                             f"those flags, or with none")
     if resume:
-        chosen += [t for t in trackers.recorded_trackers(out)
-                   if t.key not in {c.key for c in chosen}]
+        chosen += [t for t in recorded if t.key not in {c.key for c in chosen}]
     for tracker in chosen:
         tracker.check()
     return tuple(chosen)

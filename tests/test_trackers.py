@@ -193,6 +193,13 @@ def test_a_stopped_and_resumed_run_is_complete_in_both_trackers(tmp_path, capsys
     client, (stopped,) = mlflow_run(mlflow_server, "resumed")
     assert stopped.info.status == "KILLED"
 
+    # Resumed naming another W&B project or MLflow experiment: refused, nothing compiled.
+    for flags, where in ((["--wandb", "other"], "--wandb proj"), (["--mlflow", mlflow_server],
+                         f"--mlflow {mlflow_server} --mlflow-experiment resumed")):
+        status, _, stderr, compiled = main_in_process(
+            ["train", "--out", out, "--resume", *flags], capsys)
+        assert status == 2 and not compiled and stderr.count("\n") == 1, stderr
+        assert f"this run already logs to `{where}` (its trackers.json)" in stderr, stderr
     # Resumed with the trackers its trackers.json names: the report of the segment whose
     # checkpoint was written but not logged comes first, then the rest, each once.
     status, _, stderr, _ = main_in_process(["train", "--out", out, "--resume"], capsys)
