@@ -403,10 +403,9 @@ PQN_ONLY = ("num_steps", "num_epochs", "num_minibatches", "q_lambda", "lr_linear
 SEQUENCE_ONLY = ("sequence_length", "sequence_period", "burn_in", "value_rescaling",
                  "priority_eta")
 MEMORY_ONLY = ("memory", "memory_size", "memory_window", *SEQUENCE_ONLY)
-# DQN's variants that its recurrent version does not combine with: it acts
-# epsilon-greedily, and learns (double) n-step Q-values or return distributions over
-# sequences, not Munchausen's soft one-step target.
-NOT_WITH_MEMORY = ("noisy", "munchausen")
+# DQN's variant that its recurrent version does not combine with: it acts
+# epsilon-greedily.
+NOT_WITH_MEMORY = ("noisy",)
 
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(Config)}
@@ -540,12 +539,14 @@ def _validate_sequences(c: Config) -> None:
     """What DQN over replayed sequences (R2D2) needs."""
     for field in NOT_WITH_MEMORY:
         _require(getattr(c, field) is False, field,
-                 f"False with memory={c.memory!r}: the recurrent DQN acts epsilon-greedily "
-                 f"and learns (double) n-step targets over sequences", getattr(c, field))
-    for field in ("distributional", "quantile_regression"):
+                 f"False with memory={c.memory!r}: the recurrent DQN acts epsilon-greedily",
+                 getattr(c, field))
+    for field in ("distributional", "quantile_regression", "munchausen"):
         _require(not (c.value_rescaling and getattr(c, field)), "value_rescaling",
-                 f"False with {field}=True: the distribution's returns are not rescaled",
-                 c.value_rescaling)
+                 f"False with {field}=True: its targets are not rescaled", c.value_rescaling)
+    _require(not (c.munchausen and c.n_step != 1), "n_step",
+             "1 with munchausen=True and memory: Munchausen's soft target is one-step",
+             c.n_step)
     steps = c.buffer_size // c.num_envs
     _require(c.sequence_length <= steps, "sequence_length",
              f"<= buffer_size // num_envs ({steps}), the steps kept per environment",

@@ -28,8 +28,8 @@ from purejaxdqn.config import HyperParams
 from purejaxdqn.envs import legal_actions
 from purejaxdqn.learning import (LOSS_FUNCTIONS, LearnStats, apply_gradients,
                                  categorical_losses, learn_from_replay, learn_in_block,
-                                 make_optimizer,
-                                 quantile_losses, sequence_n_step, sequence_targets)
+                                 make_optimizer, munchausen_target, quantile_losses,
+                                 sequence_n_step, sequence_targets)
 from purejaxdqn.networks import expected_q, quantile_midpoints, return_atoms
 from purejaxdqn.policies import greedy_action, mask_illegal
 from purejaxdqn.replay import Sequence
@@ -98,8 +98,10 @@ def sequence_loss(online_params, target_params, parts: Parts, sequence: Sequence
                   hparams: HyperParams, weights=None):
     """The loss of a batch of sequences (time-major), each sequence's mean over its
     learning steps, weighted by `weights` (importance sampling) where given: `config.loss`
-    of the n-step TD errors (`learning.sequence_targets`), or with `distributional` or
-    `quantile_regression` C51's cross-entropies or QR-DQN's quantile losses against the
+    of the n-step TD errors (`learning.sequence_targets`), with `munchausen` of the
+    one-step errors against each step's soft target (`learning.munchausen_target`, the
+    target network at the step's observation and at its next one), or with `distributional`
+    or `quantile_regression` C51's cross-entropies or QR-DQN's quantile losses against the
     n-step returns inside the sequence (`learning.sequence_n_step`). Returns (loss,
     (`LearnStats`, errors (learning steps, batch): the TD errors, or the distributional
     losses, from which priorities come))."""
@@ -109,7 +111,7 @@ def sequence_loss(online_params, target_params, parts: Parts, sequence: Sequence
     rest = jax.tree.map(lambda x: x[config.burn_in:], sequence)
     next_obs = parts.decode(rest.next_obs)
     out, online_memories = unroll(parts, online_params, sequence, dist)
-    _, target_memories = unroll(parts, target_params, sequence)
+    q_target, target_memories = unroll(parts, target_params, sequence)
     out_t = q_at_next(parts, target_params, next_obs, target_memories, dist)
     out_selector = (q_at_next(parts, online_params, next_obs, online_memories, dist)
                     if config.double_q else out_t)
@@ -119,6 +121,10 @@ def sequence_loss(online_params, target_params, parts: Parts, sequence: Sequence
     q, q_t, selector = to_q(out), to_q(out_t), to_q(out_selector)
     legal = legal_actions(parts.env, next_obs)
     q_taken = jnp.take_along_axis(q, rest.action[..., None], axis=-1)[..., 0]
+
+    def flat(x):  # (steps, batch, ...) -> (steps * batch, ...): rlax's batches
+        return None if x is None else x.reshape(-1, *x.shape[2:])
+
     if dist:
         returns, discount, at = sequence_n_step(rest.reward, rest.terminal, rest.done,
                                                 hparams.gamma, config.n_step)
@@ -131,10 +137,6 @@ def sequence_loss(online_params, target_params, parts: Parts, sequence: Sequence
         v_t = jnp.take_along_axis(at_last(q_t), greedy_action(selector_last)[..., None],
                                   axis=-1)[..., 0]
         td_error = jax.lax.stop_gradient(returns + discount * v_t) - q_taken
-
-        def flat(x):
-            return x.reshape(-1, *x.shape[2:])
-
         args = (flat(out), flat(rest.action), flat(returns), flat(discount))
         if c51:
             errors = categorical_losses(return_atoms(config), *args, flat(at_last(out_t)),
@@ -145,6 +147,15 @@ def sequence_loss(online_params, target_params, parts: Parts, sequence: Sequence
                                      flat(at_last(out_t)))
         errors = errors.reshape(td_error.shape)
         losses = jnp.mean(errors, axis=0)
+    elif config.munchausen:  # one-step: each step's soft target, the target network's
+        legal_tm1 = legal_actions(parts.env, parts.decode(rest.obs))
+        discount = hparams.gamma * (1.0 - rest.terminal.astype(jnp.float32))
+        targets = munchausen_target(
+            flat(q_target), flat(rest.action), flat(rest.reward), flat(discount), flat(q_t),
+            config.munchausen_alpha, config.entropy_temperature, config.log_policy_clip,
+            flat(legal_tm1), flat(legal)).reshape(q_taken.shape)
+        td_error = errors = targets - q_taken
+        losses = jnp.mean(LOSS_FUNCTIONS[config.loss](td_error), axis=0)
     else:
         a_t = greedy_action(selector, legal)
         v_t = jnp.take_along_axis(q_t, a_t[..., None], axis=-1)[..., 0]

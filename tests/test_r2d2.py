@@ -1,6 +1,6 @@
 """DQN with memory (purejaxdqn/r2d2.py, R2D2): n-step targets inside a sequence against a
 numpy recursion (with and without value rescaling), the sequence loss against a step by
-step loop, no gradient through burn-in, and the replay's sequences as the acting loop had
+step loop (Munchausen's soft targets too), no gradient through burn-in, and the replay's sequences as the acting loop had
 them (stored memories, episode starts, one environment each)."""
 
 import dataclasses
@@ -151,6 +151,39 @@ def test_the_sequence_loss_against_a_step_by_step_loop(parts):
     errors = replay.sequence_errors(td, 0.9)
     np.testing.assert_allclose(
         errors, 0.9 * np.abs(expected_td).max(0) + 0.1 * np.abs(expected_td).mean(0), rtol=1e-4)
+
+
+def test_munchausen_over_sequences_against_a_step_by_step_loop():
+    """Munchausen with memory: each learning step's soft one-step target from the target
+    network read step by step from the stored memory, at the step's observation (the
+    log-policy bonus of the action taken) and at its next one (the soft value; none after
+    the termination, the true final observation at the truncation), in numpy."""
+    config = dataclasses.replace(R2D2, munchausen=True, double_q=False, n_step=1, loss="mse")
+    parts = make_parts(config)
+    network, alpha, tau = parts.network, config.munchausen_alpha, config.entropy_temperature
+    sequence = a_sequence(parts)
+    online = network.init(jax.random.key(1), sequence.obs[0, 0])
+    target = network.init(jax.random.key(2), sequence.obs[0, 0])
+    loss, (_, td) = jax.jit(lambda o, t, s: r2d2.sequence_loss(
+        o, t, parts, s, config.hyperparams()))(online, target, sequence)
+    q_online, _ = step_by_step(network, online, sequence)
+    q_target, q_next = step_by_step(network, target, sequence)
+
+    def log_softmax(q):
+        z = q / tau - (q / tau).max(-1, keepdims=True)
+        return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+    learn, action = slice(config.burn_in, None), np.asarray(sequence.action)
+    taken = np.take_along_axis(log_softmax(q_target), action[..., None], -1)[..., 0]
+    bonus = alpha * np.clip(tau * taken, config.log_policy_clip, 0.0)
+    log_pi = log_softmax(q_next)
+    soft_value = np.sum(np.exp(log_pi) * (q_next - tau * log_pi), axis=-1)
+    discount = config.gamma * (1.0 - np.asarray(sequence.terminal))
+    targets = np.asarray(sequence.reward) + bonus + discount * soft_value
+    expected_td = (targets - np.take_along_axis(q_online, action[..., None], -1)[..., 0])[learn]
+    assert np.asarray(sequence.terminal)[learn].any() and np.any(bonus[learn] < 0)
+    np.testing.assert_allclose(td, expected_td, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(loss, np.mean(LOSS_FUNCTIONS["mse"](expected_td)), rtol=1e-4)
 
 
 @pytest.mark.parametrize("head", ["c51", "qr"])
