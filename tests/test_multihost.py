@@ -44,7 +44,14 @@ CONFIGS = {
                 eval_every=500, eval_episodes=2, final_eval_episodes=2, hidden_sizes=[16]),
     "pqn": dict(algorithm="pqn", num_frames=1_000, num_envs=4, num_steps=25,
                 num_minibatches=4, eval_every=500, eval_episodes=2, final_eval_episodes=2,
-                hidden_sizes=[16], layer_norm=True)}
+                hidden_sizes=[16], layer_norm=True),
+    # R2D2 (DQN with memory): the memories, the episode starts and the sequence replay in
+    # the state split over processes.
+    "r2d2": dict(env_name="MemoryChain-bsuite", env_params={"memory_length": 5}, memory="gru",
+                 memory_size=16, hidden_sizes=[16], num_envs=4, train_every=4, batch_size=8,
+                 buffer_size=256, warmup_steps=128, num_frames=384, sequence_length=10,
+                 sequence_period=5, burn_in=3, n_step=3, eval_every=192, eval_episodes=2,
+                 final_eval_episodes=2)}
 
 SMALL = ["--num-frames", "1600", "--eval-every", "200", "--warmup-steps", "100",
          "--buffer-size", "1000", "--batch-size", "32", "--hidden-sizes", "16",
@@ -101,8 +108,8 @@ def results_of(runs: list[tuple]) -> list[dict]:
 
 # Each test starts its one-process reference beside the processes it compares with it:
 # compiling is mostly one core's work, so they overlap on a machine of two.
-# 2 processes x 2 devices, PQN; DQN's 2 x 1 is the CLI's and the sweep's below.
-@pytest.mark.parametrize("processes,devices,config", [(2, 2, "pqn")])
+# 2 processes x 2 devices, PQN; 2 x 1, R2D2; DQN's 2 x 1 is the CLI's and the sweep's below.
+@pytest.mark.parametrize("processes,devices,config", [(2, 2, "pqn"), (2, 1, "r2d2")])
 def test_processes_match_one_process_with_as_many_devices(processes, devices, config):
     one, *many = results_of(finish(start_script(1, processes * devices, config)
                                    + start_script(processes, devices, config)))
