@@ -1,12 +1,23 @@
-"""Our PQN against PureJaxQL's (the PQN paper's own code) on CartPole-v1 with its config:
-final greedy return and frames per second (compile apart), interleaved in one run.
+"""Our PQN against PureJaxQL's (the PQN paper's own code) with its configs: final greedy
+return and frames per second (compile apart), interleaved in one run.
 
     python benchmarks/vs_purejaxql.py --purejaxql /tmp/purejaxql/pqn_gymnax.py
+    python benchmarks/vs_purejaxql.py --config pqn_rnn_memory_chain \
+        --purejaxql /tmp/purejaxql/pqn_rnn_gymnax.py
+
+`--config` names PureJaxQL's config: `pqn_cartpole` (the default: its `pqn_gymnax.py`),
+or, with memory (its `pqn_rnn_gymnax.py`, a GRU after two LayerNormed layers, Q(lambda)
+over each rollout with a 4-step window of the previous one), `pqn_rnn_memory_chain`
+(bsuite's MemoryChain at memory_length 100, 24 updates of 32 x 128 frames) or
+`pqn_rnn_cartpole` (244 updates of 32 x 64 frames). Ours runs the same hyperparameters
+and sizes (`CONFIGS`); unlike PureJaxQL's, our recurrent network does not read the last
+action, and our epsilon decays by frame, not by update.
 
 PureJaxQL is not on PyPI, and its code never enters this repository: `--purejaxql` names
-your own adapted copy of its `purejaxql/pqn_gymnax.py` (repository mttga/purejaxql) that
-defines `make_train(config)` as upstream does and `default_config(num_frames, test)`
-returning `config/alg/pqn_cartpole.yaml` with `config.yaml`'s evaluation settings. The copy
+your own adapted copy of its `purejaxql/pqn_gymnax.py` or `pqn_rnn_gymnax.py` (repository
+mttga/purejaxql) that defines `make_train(config)` as upstream does and
+`default_config(num_frames, test)` (for the recurrent file `default_config(num_frames,
+test, name)`) returning `config/alg/NAME.yaml` with `config.yaml`'s evaluation settings. The copy
 these figures come from changed upstream only as follows: gymnax 1.0's step (six values;
 done = terminated or truncated, upstream's semantics), `final_observation` left out of its
 metrics, no hydra, wandb or saving.
@@ -37,7 +48,8 @@ from harness import child_env, interleaved_seeds, median, run_python, write_tabl
 OURS = """
 import dataclasses, json, sys
 from purejaxdqn import Config, layout, train_seeds
-config = Config.preset("cartpole-pqn-purejaxql")
+config = Config.preset(sys.argv[4], **{k: tuple(v) if isinstance(v, list) else v
+                                       for k, v in json.loads(sys.argv[5]).items()})
 frames = int(sys.argv[1]) // config.block_frames * config.block_frames
 config = dataclasses.replace(config, num_frames=frames)
 timings = {}
@@ -56,7 +68,8 @@ from purejaxdqn.train import compile_and_run
 spec = importlib.util.spec_from_file_location("peer", sys.argv[4])
 peer = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(peer)
-config = peer.default_config(int(sys.argv[1]), test=sys.argv[5] == "test")
+name = {"name": sys.argv[6]} if sys.argv[6] != "pqn_cartpole" else {}
+config = peer.default_config(int(sys.argv[1]), test=sys.argv[5] == "test", **name)
 keys = jax.random.split(jax.random.PRNGKey(int(sys.argv[3])), int(sys.argv[2]))
 timings = {}
 out = compile_and_run(jax.jit(jax.vmap(peer.make_train(config))), (keys,), timings)
@@ -66,6 +79,20 @@ print(json.dumps({**timings, "frames": frames, "devices": 1,
                   "final": None if test is None else np.asarray(test)[:, -1].tolist()}))
 """
 
+
+# PureJaxQL's configs, and ours for the same work: a preset and what differs from it.
+PQN_RNN = dict(hidden_sizes=(256, 256), memory_size=256, max_grad_norm=10.0, gamma=0.99,
+               q_lambda=0.95)
+CONFIGS = {
+    "pqn_cartpole": ("cartpole-pqn-purejaxql", {}),
+    # 24 updates of 32 x 128 frames; epsilon to 0.01 over 10% of them (2.4 updates)
+    "pqn_rnn_memory_chain": ("memorychain-pqn-rnn", dict(
+        PQN_RNN, env_params={"memory_length": 100}, num_frames=24 * 4096,
+        eps_decay_frames=round(2.4 * 4096))),
+    "pqn_rnn_cartpole": ("cartpole-pqn-rnn", PQN_RNN),
+}
+TASKS = {"pqn_cartpole": "CartPole-v1", "pqn_rnn_cartpole": "CartPole-v1",
+         "pqn_rnn_memory_chain": "MemoryChain-bsuite (memory_length 100)"}
 
 # The contestants' names, in the tables' order.
 NAMES = OURS_NAME, PEER_NAME, SAME_NAME = (
@@ -79,12 +106,16 @@ def run(code: str, *args) -> dict:
 
 
 def main():
+    from purejaxdqn import Config
     from purejaxdqn.stats import summarize
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--purejaxql", required=True, help="your adapted copy of pqn_gymnax.py")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 64])
-    parser.add_argument("--num-frames", type=int, default=500_000)
+    parser.add_argument("--config", choices=CONFIGS, default="pqn_cartpole",
+                        help="PureJaxQL's config (config/alg/NAME.yaml)")
+    parser.add_argument("--num-frames", type=int,
+                        help="frames a seed (default: the config's, 500,000 or 98,304)")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0, help="each contestant's root key")
     parser.add_argument("--tag", default="", help="suffix of the results file's name")
@@ -96,10 +127,15 @@ def main():
                         help="leave out PureJaxQL without its tests (the same-work ratio)")
     args = parser.parse_args()
     args.purejaxql = str(Path(args.purejaxql).resolve())  # the children run in benchmarks/
+    preset, overrides = CONFIGS[args.config]
+    args.num_frames = args.num_frames or Config.preset(preset, **overrides).num_frames
+    ours = (preset, json.dumps(overrides))
     contestants = {
-        OURS_NAME: lambda n: run(OURS, args.num_frames, n, args.seed),
-        PEER_NAME: lambda n: run(PEER, args.num_frames, n, args.seed, args.purejaxql, "test"),
-        SAME_NAME: lambda n: run(PEER, args.num_frames, n, args.seed, args.purejaxql, "none"),
+        OURS_NAME: lambda n: run(OURS, args.num_frames, n, args.seed, *ours),
+        PEER_NAME: lambda n: run(PEER, args.num_frames, n, args.seed, args.purejaxql, "test",
+                                 args.config),
+        SAME_NAME: lambda n: run(PEER, args.num_frames, n, args.seed, args.purejaxql, "none",
+                                 args.config),
     }
     if args.no_peer_tests:
         del contestants[PEER_NAME]
@@ -129,7 +165,8 @@ def write(args, contestants: dict, rows: list) -> None:
     """The tables of `rows` so far, printed and written to the results files."""
     ours, peer, same = NAMES
     lines = [f"$ python benchmarks/vs_purejaxql.py {' '.join(sys.argv[1:])}", "",
-             f"CartPole-v1, PureJaxQL's pqn_cartpole config, {rows[0]['medians'][ours]['frames']:,} "
+             f"{TASKS[args.config]}, PureJaxQL's {args.config} config, "
+             f"{rows[0]['medians'][ours]['frames']:,} "
              f"frames per seed; median of {args.repeats} fresh processes, interleaved; "
              f"frames/s over all seeds, compile apart (compile s in brackets)", "",
              "| seeds | devices (ours) | " + " | ".join(contestants)
@@ -148,7 +185,9 @@ def write(args, contestants: dict, rows: list) -> None:
         for name, summary in row["final"].items():
             lines.append(f"| {row['seeds']} | {name} | {cell(summary['mean'])} | "
                          f"{cell(summary['iqm'])} |")
-    path = write_table("vs-purejaxql", lines, args.tag)
+    name = "vs-purejaxql" + ("" if args.config == "pqn_cartpole"
+                             else "-" + args.config.replace("_", "-"))
+    path = write_table(name, lines, args.tag)
     path.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
 
 

@@ -168,7 +168,8 @@ class Config:
     """QR-DQN: quantiles per action, at the midpoints (2i + 1) / (2 * num_quantiles)."""
     munchausen: bool = False
     """Munchausen DQN: a soft target (the next state's softmax policy at
-    `entropy_temperature`) plus the scaled, clipped log-policy of the action taken."""
+    `entropy_temperature`) plus the scaled, clipped log-policy of the action taken; with
+    `memory` (R2D2), one-step (`n_step` 1) inside each replayed sequence."""
     munchausen_alpha: float = 0.9
     """Munchausen DQN: the scale of the log-policy bonus."""
     entropy_temperature: float = 0.03

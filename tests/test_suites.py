@@ -304,19 +304,22 @@ def grid_torso(obs):
 
 @pytest.mark.slow
 def test_a_suite_run_with_its_own_torso_resumes_bitwise(tmp_path):
-    """Navix by object with a torso of one's own, 3 seeds in checkpointed segments: stopped
+    """Navix by object (its egocentric view, Navix's `symbolic_first_person`: the 7x7 grid
+    ahead of the agent) with a torso of one's own, 3 seeds in checkpointed segments: stopped
     after its first segment and resumed, it ends as the run that was never stopped. And,
     once for the suites (each loop's own check is in tests/test_train.py and
     tests/test_pqn.py), seed 1 trained alone is seed 1 beside the others: the adapters'
     `step_batch` resets only the environments whose episodes ended."""
     navix = need("navix")
-    env = navix.make("Navix-Empty-5x5-v0", max_steps=20)
+    env = navix.make("Navix-Empty-5x5-v0", max_steps=20,
+                     observation_fn=navix.observations.symbolic_first_person)
     config = Config(num_frames=1200, batch_size=16, buffer_size=600, warmup_steps=100,
                     eval_every=400, eval_episodes=2, final_eval_episodes=2,
                     hidden_sizes=(16,), eps_decay_frames=600)
     whole, resumed = whole_and_resumed(config, tmp_path, num_seeds=3, segment_frames=400,
                                        env=env, network=grid_torso)
     assert whole.params["grid_conv"]["w"].shape == (3, 3, 3, 3, 4)
+    assert whole.params["mlp/~/linear_0"]["w"].shape == (3, 7 * 7 * 4, 16)  # the 7x7 view
     chex.assert_trees_all_equal(whole, resumed)
     assert int(np.sum(whole.metrics["train_episodes"])) > 0
     alone = jax.jit(make_train(config, env=env, network=grid_torso))(
