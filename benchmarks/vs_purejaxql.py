@@ -96,12 +96,13 @@ TASKS = {"pqn_cartpole": "CartPole-v1", "pqn_rnn_cartpole": "CartPole-v1",
 
 # The contestants' names, in the tables' order.
 NAMES = OURS_NAME, PEER_NAME, SAME_NAME = (
-    "purejaxdqn (every core)", "PureJaxQL, its tests (1 device)", "PureJaxQL, no tests (1 device)")
+    "purejaxdqn", "PureJaxQL, its tests (1 device)", "PureJaxQL, no tests (1 device)")
 
 
-def run(code: str, *args) -> dict:
-    """`code` in a fresh process, on the library's default CPU devices."""
-    env = child_env(drop=("PUREJAXDQN_CPU_DEVICES", "XLA_FLAGS"))
+def run(code: str, *args, devices: int | None = None) -> dict:
+    """`code` in a fresh process, on the library's default CPU devices (or `devices`)."""
+    env = (child_env(devices=devices) if devices else
+           child_env(drop=("PUREJAXDQN_CPU_DEVICES", "XLA_FLAGS")))
     return run_python(["-c", code, *args], env=env, cwd=Path(__file__).parent)
 
 
@@ -117,6 +118,8 @@ def main():
     parser.add_argument("--num-frames", type=int,
                         help="frames a seed (default: the config's, 500,000 or 98,304)")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--our-devices", type=int,
+                        help="our CPU devices (default: one per core, as the library's)")
     parser.add_argument("--seed", type=int, default=0, help="each contestant's root key")
     parser.add_argument("--tag", default="", help="suffix of the results file's name")
     parser.add_argument("--no-peer-tests", action="store_true",
@@ -131,7 +134,8 @@ def main():
     args.num_frames = args.num_frames or Config.preset(preset, **overrides).num_frames
     ours = (preset, json.dumps(overrides))
     contestants = {
-        OURS_NAME: lambda n: run(OURS, args.num_frames, n, args.seed, *ours),
+        OURS_NAME: lambda n: run(OURS, args.num_frames, n, args.seed, *ours,
+                                 devices=args.our_devices),
         PEER_NAME: lambda n: run(PEER, args.num_frames, n, args.seed, args.purejaxql, "test",
                                  args.config),
         SAME_NAME: lambda n: run(PEER, args.num_frames, n, args.seed, args.purejaxql, "none",
