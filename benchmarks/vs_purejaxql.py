@@ -116,7 +116,7 @@ def main():
     parser.add_argument("--config", choices=CONFIGS, default="pqn_cartpole",
                         help="PureJaxQL's config (config/alg/NAME.yaml)")
     parser.add_argument("--num-frames", type=int,
-                        help="frames a seed (default: the config's, 500,000 or 98,304)")
+                        help="frames a seed (default: the config's: 499,712 or 98,304)")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--our-devices", type=int,
                         help="our CPU devices (default: one per core, as the library's)")
