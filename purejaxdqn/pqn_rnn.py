@@ -69,20 +69,36 @@ def init_state(parts: Parts, key, hparams: HyperParams) -> PQNRNNState:
     return varying_with(key, state, where=lambda leaf: jnp.ndim(leaf) > 0)
 
 
+def next_q(params, q, memories, network, next_obs, sequence: Sequence) -> chex.Array:
+    """Q at each step's next observation, read with the memory after the step, (steps,
+    environments, actions). Where the episode goes on, that is the next step's own Q in
+    `q`; after the last step, one more step of the network. Where an episode was cut by
+    its time limit, the true final observation is read too, in one pass over every step
+    (skipped when no step of the sequence was cut; after a termination nothing bootstraps,
+    so any value serves)."""
+    steps, envs = sequence.first.shape
+    last, _ = network.apply(params, next_obs[-1:], jnp.zeros((1, envs), bool),
+                            jax.tree.map(lambda x: x[-1], memories))
+    following = jnp.concatenate([q[1:], last])
+    cut = sequence.done & ~sequence.terminal & sequence.valid
+
+    def with_final_observations():
+        flat = jax.tree.map(lambda x: x.reshape(steps * envs, *x.shape[2:]), memories)
+        final, _ = network.apply(params, next_obs.reshape(1, steps * envs, *next_obs.shape[2:]),
+                                 jnp.zeros((1, steps * envs), bool), flat)
+        return jnp.where(cut[..., None], final.reshape(steps, envs, -1), following)
+
+    return jax.lax.cond(jnp.any(cut), with_final_observations, lambda: following)
+
+
 def sequence_loss(params, parts: Parts, sequence: Sequence, hparams: HyperParams):
     """`config.loss` of the Q(lambda) errors over the valid steps of `sequence` (steps,
     environments), unrolled from the memory stored at its first step; (loss, stats)."""
     config, network = parts.config, parts.network
-    steps, envs = sequence.first.shape
     obs, next_obs = parts.decode(sequence.obs), parts.decode(sequence.next_obs)
     q, memories = network.apply(params, obs, sequence.first,
                                 jax.tree.map(lambda x: x[0], sequence.memory))
-    # Q at each step's next observation, read with the memory after the step: at an
-    # episode's end the true final observation, elsewhere the next step's own Q.
-    flat = jax.tree.map(lambda x: x.reshape(steps * envs, *x.shape[2:]), memories)
-    q_next, _ = network.apply(params, next_obs.reshape(1, steps * envs, *next_obs.shape[2:]),
-                              jnp.zeros((1, steps * envs), bool), flat)
-    q_next = jax.lax.stop_gradient(q_next.reshape(steps, envs, -1))
+    q_next = next_q(*jax.lax.stop_gradient((params, q, memories)), network, next_obs, sequence)
     targets = q_lambda_targets(q_next, sequence.reward * config.reward_scale, sequence.terminal,
                                sequence.done, hparams.gamma, hparams.q_lambda,
                                legal_actions(parts.env, next_obs))

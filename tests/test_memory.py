@@ -79,22 +79,27 @@ def test_the_core_forgets_where_an_episode_starts():
     assert not np.allclose(q[3, 1], fresh[0, 0], atol=1e-4)
 
 
-def test_the_sequence_loss_against_a_step_by_step_loop():
-    """The loss of a sequence with an episode start, a termination and a truncation: its
-    targets are Q(lambda) over Q at each next observation, read step by step with the
-    memory after the step (a truncation bootstraps from the true final observation)."""
+@pytest.mark.parametrize("cut", [True, False], ids=["truncation", "no-truncation"])
+def test_the_sequence_loss_against_a_step_by_step_loop(cut):
+    """The loss of a sequence with an episode start, a termination and (or not) a
+    truncation: its targets are Q(lambda) over Q at each next observation, read step by
+    step with the memory after the step (a truncation bootstraps from the true final
+    observation, which is not the next episode's first)."""
     config = dataclasses.replace(MEMORY_CHAIN, loss="mse", reward_scale=0.5)
     parts, hparams = make_parts(config), config.hyperparams()
     network, steps, envs = parts.network, 7, 2
     keys = jax.random.split(jax.random.key(2), 4)
-    obs = jax.random.normal(keys[0], (steps, envs, 3))
-    next_obs = jax.random.normal(keys[1], (steps, envs, 3))
-    params = network.init(jax.random.key(3), obs[0, 0])
     terminal, truncated = np.zeros((steps, envs), bool), np.zeros((steps, envs), bool)
-    terminal[2, 0] = truncated[4, 1] = True
+    terminal[2, 0] = True
+    truncated[4, 1] = cut
     done = terminal | truncated
+    stream = np.asarray(jax.random.normal(keys[0], (steps + 1, envs, 3)))
+    final = np.asarray(jax.random.normal(keys[1], (steps, envs, 3)))
+    obs = jnp.asarray(stream[:-1])  # the next step's observation, or where an episode
+    next_obs = jnp.asarray(np.where(done[..., None], final, stream[1:]))  # ended its last
+    params = network.init(jax.random.key(3), obs[0, 0])
     first = np.zeros((steps, envs), bool)
-    first[3, 0] = first[5, 1] = True  # after each end, an episode starts
+    first[1:] = done[:-1]  # after each end, an episode starts
     memory = jax.tree.map(lambda x: x + 0.3, network.initial_memory(envs))  # stored, not fresh
     action = np.asarray(jax.random.randint(keys[2], (steps, envs), 0, 2))
     reward = np.asarray(jax.random.normal(keys[3], (steps, envs)))
