@@ -2,8 +2,13 @@
 tracker, with W&B (offline) and with MLflow (a local SQLite store), each a fresh process,
 interleaved, timed by the run's own `total_run_s` (its frames/s; compile apart) and by
 the process's wall time (which also holds starting the trackers and their last uploads).
+Each repeat runs every variant once, one after another, so each variant's ratio to the
+untracked run of its own repeat pairs runs that saw the same load: the table gives the
+median of those paired ratios beside the ratio of the medians. "wandb (offline, no system
+metrics)" is W&B with its system-metrics sampling off (WANDB__DISABLE_STATS=true, as a user
+sets it).
 
-    python benchmarks/trackers_overhead.py --num-seeds 16 --segment-frames 4000 --repeats 3
+    python benchmarks/trackers_overhead.py --num-seeds 16 --segment-frames 4000 --repeats 7
 """
 
 import argparse
@@ -16,9 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-VARIANTS = {"no tracker": [], "wandb (offline)": ["--wandb", "overhead"],
-            "mlflow (sqlite)": ["--mlflow", "sqlite:///{tmp}/mlflow.db"],
-            "both": ["--wandb", "overhead", "--mlflow", "sqlite:///{tmp}/mlflow.db"]}
+VARIANTS = {  # name: (flags, environment variables)
+    "no tracker": ([], {}),
+    "wandb (offline)": (["--wandb", "overhead"], {}),
+    "wandb (offline, no system metrics)": (["--wandb", "overhead"],
+                                           {"WANDB__DISABLE_STATS": "true"}),
+    "mlflow (sqlite)": (["--mlflow", "sqlite:///{tmp}/mlflow.db"], {}),
+    "both": (["--wandb", "overhead", "--mlflow", "sqlite:///{tmp}/mlflow.db"], {})}
 
 
 def main():
@@ -35,13 +44,14 @@ def main():
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):  # interleaved: each sees the same machine load
-            for name, flags in VARIANTS.items():
-                out = Path(tmp) / f"{repeat}-{len(times[name])}-{name.split()[0]}"
+            for variant, (name, (flags, extra)) in enumerate(VARIANTS.items()):
+                out = Path(tmp) / f"{repeat}-{variant}"
                 command = [sys.executable, "-m", "purejaxdqn.cli", "train", "--num-seeds",
                            str(args.num_seeds), "--segment-frames", str(args.segment_frames),
                            "--out", str(out), *(f.format(tmp=tmp) for f in flags)]
                 start = time.perf_counter()
-                done = subprocess.run(command, env=env, capture_output=True, text=True)
+                done = subprocess.run(command, env={**env, **extra}, capture_output=True,
+                                      text=True)
                 wall_s[name].append(time.perf_counter() - start)
                 assert done.returncode == 0, done.stderr[-2000:]
                 summary = json.loads((out / "summary.json").read_text())
@@ -56,10 +66,13 @@ def main():
     for name in VARIANTS:
         median = statistics.median(times[name])
         wall = statistics.median(wall_s[name])
+        paired = statistics.median(t / b for t, b in zip(times[name], times["no tracker"]))
         rows[name] = {"run_s": times[name], "compile_s": compile_s[name],
                       "wall_s": wall_s[name], "median_run_s": median,
-                      "vs_no_tracker": median / base, "wall_vs_no_tracker": wall / base_wall}
-        print(f"  {name:16} run {median:7.2f} s ({median / base - 1:+.1%})  process "
+                      "vs_no_tracker": median / base, "paired_vs_no_tracker": paired,
+                      "wall_vs_no_tracker": wall / base_wall}
+        print(f"  {name:34} run {median:7.2f} s ({median / base - 1:+.1%}; paired "
+              f"{paired - 1:+.1%})  process "
               f"{wall:6.1f} s ({wall / base_wall - 1:+.1%})  compile "
               f"{statistics.median(compile_s[name]):.1f} s")
     if args.results:

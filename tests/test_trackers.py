@@ -29,7 +29,9 @@ FLAGS = ["--num-seeds", "4", "--num-frames", "1600", "--eval-every", "200",
 FRAMES = list(range(200, 1601, 200))
 
 
-def test_each_reports_aggregates_against_numpy():
+@pytest.mark.parametrize("per_call", [1024, 8], ids=["one-call", "chunked"])
+def test_each_reports_aggregates_against_numpy(per_call, monkeypatch):
+    monkeypatch.setattr(trackers, "RESAMPLED_PER_CALL", per_call)  # 8: 2 of 6 rows a call
     rng = np.random.default_rng(0)
     metrics = {"eval_return": rng.normal(size=(4, 3)), "loss": rng.normal(size=(4, 3)),
                "final_eval_return": rng.normal(size=4)}
