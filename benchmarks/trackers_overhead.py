@@ -50,8 +50,8 @@ def main():
                            str(args.num_seeds), "--segment-frames", str(args.segment_frames),
                            "--out", str(out), *(f.format(tmp=tmp) for f in flags)]
                 start = time.perf_counter()
-                done = subprocess.run(command, env={**env, **extra}, capture_output=True,
-                                      text=True)
+                done = subprocess.run(command, env={**env, **extra}, cwd=tmp,  # MLflow's
+                                      capture_output=True, text=True)  # ./mlruns goes there
                 wall_s[name].append(time.perf_counter() - start)
                 assert done.returncode == 0, done.stderr[-2000:]
                 summary = json.loads((out / "summary.json").read_text())
