@@ -164,7 +164,9 @@ class RecurrentQNetwork(NamedTuple):
     (the core's state is reset to its initial one before that step), and `memory` the
     core's state at the sequence's start (batch leading). `q` is (time, batch, actions);
     `memories` the core's state after each step, time leading: its last is the state to
-    carry on from. `initial_memory(batch)` is a fresh state for `batch` sequences.
+    carry on from. `scan_unroll` (static) is the steps per iteration of the unroll's scan:
+    the same values up to float rounding, in a different time and compile time.
+    `initial_memory(batch)` is a fresh state for `batch` sequences.
     `init(key, obs)` takes one observation, as the feedforward network's does."""
 
     init: Callable
@@ -180,11 +182,12 @@ def _recurrent(config: Config, layers: Callable) -> RecurrentQNetwork:
         cell = hk.LSTM if config.memory == "lstm" else hk.GRU
         return hk.ResetCore(cell(config.memory_size, name=config.memory))
 
-    def unroll(obs, first, memory, logits=False):
+    def unroll(obs, first, memory, logits=False, scan_unroll=1):
         encode, mlp, q_head = layers(None)
         steps, batch = first.shape
         x = mlp(encode(obs), config.hidden_sizes, activate_final=True).reshape(steps, batch, -1)
-        out, memories = hk.dynamic_unroll(core(), (x, first), memory, return_all_states=True)
+        out, memories = hk.dynamic_unroll(core(), (x, first), memory, return_all_states=True,
+                                          unroll=scan_unroll)
         return q_head(out.reshape(steps * batch, -1), (steps, batch), logits), memories
 
     def initial_memory(batch):

@@ -69,6 +69,14 @@ def init_state(parts: Parts, key, hparams: HyperParams) -> PQNRNNState:
     return varying_with(key, state, where=lambda leaf: jnp.ndim(leaf) > 0)
 
 
+# Steps per iteration of the learning unroll's scan. With one, each step's weight gradients
+# (a minibatch of a few environments) are added into the scan's carry one step at a time;
+# with 8, one seed of PureJaxQL's configs (GRU 256, 2 environments a minibatch) trains at
+# 1.25-1.28x PureJaxQL's frames/s, from 0.69-0.79x (docs/methods.md), for about 1 s more
+# compile. R2D2, whose minibatches are larger, ran slower with it, so only PQN-RNN unrolls.
+SCAN_UNROLL = 8
+
+
 def next_q(params, q, memories, network, next_obs, sequence: Sequence) -> chex.Array:
     """Q at each step's next observation, read with the memory after the step, (steps,
     environments, actions). Where the episode goes on, that is the next step's own Q in
@@ -97,7 +105,8 @@ def sequence_loss(params, parts: Parts, sequence: Sequence, hparams: HyperParams
     config, network = parts.config, parts.network
     obs, next_obs = parts.decode(sequence.obs), parts.decode(sequence.next_obs)
     q, memories = network.apply(params, obs, sequence.first,
-                                jax.tree.map(lambda x: x[0], sequence.memory))
+                                jax.tree.map(lambda x: x[0], sequence.memory),
+                                scan_unroll=SCAN_UNROLL)
     q_next = next_q(*jax.lax.stop_gradient((params, q, memories)), network, next_obs, sequence)
     targets = q_lambda_targets(q_next, sequence.reward * config.reward_scale, sequence.terminal,
                                sequence.done, hparams.gamma, hparams.q_lambda,
