@@ -83,7 +83,8 @@ def next_q(params, q, memories, network, next_obs, sequence: Sequence) -> chex.A
     `q`; after the last step, one more step of the network. Where an episode was cut by
     its time limit, the true final observation is read too, in one pass over every step
     (skipped when no step of the sequence was cut; after a termination nothing bootstraps,
-    so any value serves)."""
+    so any value serves). Where seeds are vmapped (not on a CPU, where each device maps
+    them) the predicate is batched and that pass always runs, as it did before the skip."""
     steps, envs = sequence.first.shape
     last, _ = network.apply(params, next_obs[-1:], jnp.zeros((1, envs), bool),
                             jax.tree.map(lambda x: x[-1], memories))

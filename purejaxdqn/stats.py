@@ -13,19 +13,29 @@ def iqm(x, axis: int = -1) -> np.ndarray:
 STATISTICS = {"mean": np.mean, "median": np.median, "iqm": iqm}
 
 
+RESAMPLED_PER_CALL = 1024  # values (rows x seeds) that one scipy call resamples
+
+
 def bootstrap_ci(x, statistic=np.mean, num_resamples: int = 2_000,
                  confidence: float = 0.95, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Percentile-bootstrap confidence interval of `statistic(x, axis)` over the last axis
-    of `x` (the seeds); leading axes (e.g. evaluation points) are kept. One seed has no
-    spread to resample: its interval is the value itself."""
+    of `x` (the seeds); leading axes (e.g. metrics, evaluation points) are kept. One seed
+    has no spread to resample: its interval is the value itself. The leading rows are
+    resampled a few at a time (about `RESAMPLED_PER_CALL` values a call): scipy draws the
+    same resample indices whatever the leading axes, so each row gets the interval it would
+    get alone, and many rows take few calls without resampled arrays too large to be quick."""
     x = np.asarray(x, np.float64)
     if x.shape[-1] < 2:
         value = statistic(x, axis=-1)
         return value, value
-    interval = stats.bootstrap((x,), statistic, n_resamples=num_resamples,
-                               confidence_level=confidence, method="percentile",
-                               rng=np.random.default_rng(seed), axis=-1).confidence_interval
-    return interval.low, interval.high
+    rows = x.reshape(-1, x.shape[-1])
+    chunk = max(1, RESAMPLED_PER_CALL // x.shape[-1])
+    intervals = [stats.bootstrap((part,), statistic, n_resamples=num_resamples,
+                                 confidence_level=confidence, method="percentile",
+                                 rng=np.random.default_rng(seed), axis=-1).confidence_interval
+                 for part in np.split(rows, range(chunk, len(rows), chunk))]
+    return tuple(np.concatenate(bound).reshape(x.shape[:-1])[()]
+                 for bound in zip(*((i.low, i.high) for i in intervals)))
 
 
 def summarize(x) -> dict:

@@ -62,33 +62,23 @@ def per_report(metrics: dict) -> list[str]:
     return [name for name, value in metrics.items() if np.ndim(value) == 2]
 
 
-RESAMPLED_PER_CALL = 1024  # rows x seeds resampled at once by `aggregates`
-
-
 def aggregates(frames, metrics: dict) -> list[tuple[int, dict]]:
     """[(frame, {"NAME/mean", "NAME/mean_ci_low", "NAME/mean_ci_high", "NAME/iqm", ...})]
     for each report: every per-report metric's mean and IQM across seeds, each with its
-    95% percentile-bootstrap CI (`stats.bootstrap_ci`, as summary.json's). Every metric's
-    reports are resampled together, a few rows a call: the same resamples, and so the same
-    intervals, as one call per metric, with fewer calls."""
+    95% percentile-bootstrap CI (`stats.bootstrap_ci`, as summary.json's), every metric's
+    reports resampled in one `bootstrap_ci` call per statistic."""
     names = per_report(metrics)
     rows = [{} for _ in frames]
-    if not names:
-        return [(int(frame), row) for frame, row in zip(frames, rows)]
-    values = np.stack([np.asarray(metrics[name], np.float64).T for name in names])
-    shape, seeds = values.shape[:2], values.shape[-1]
-    stacked = values.reshape(-1, seeds)  # (metrics x reports, seeds), resampled in chunks
-    chunk = max(1, RESAMPLED_PER_CALL // seeds)  # that stay small enough to be quick
-    for statistic in ("mean", "iqm"):
-        value = STATISTICS[statistic](values, axis=-1)  # (metrics, reports)
-        low, high = (np.concatenate(bounds).reshape(shape) for bounds in zip(*(
-            np.broadcast_to(bootstrap_ci(part, STATISTICS[statistic]), (2, len(part)))
-            for part in np.split(stacked, range(chunk, len(stacked), chunk)))))
-        for name, *by_report in zip(names, value, low, high):
-            for row, v, lo, hi in zip(rows, *by_report):
-                row.update({f"{name}/{statistic}": float(v),
-                            f"{name}/{statistic}_ci_low": float(lo),
-                            f"{name}/{statistic}_ci_high": float(hi)})
+    if names:
+        values = np.stack([np.asarray(metrics[name], np.float64).T for name in names])
+        for statistic in ("mean", "iqm"):  # each (metrics, reports)
+            value = STATISTICS[statistic](values, axis=-1)
+            low, high = bootstrap_ci(values, STATISTICS[statistic])
+            for name, *by_report in zip(names, value, low, high):
+                for row, v, lo, hi in zip(rows, *by_report):
+                    row.update({f"{name}/{statistic}": float(v),
+                                f"{name}/{statistic}_ci_low": float(lo),
+                                f"{name}/{statistic}_ci_high": float(hi)})
     return [(int(frame), row) for frame, row in zip(frames, rows)]
 
 

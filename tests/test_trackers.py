@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from purejaxdqn import Config, TrainResult, checkpoints, trackers
+from purejaxdqn import Config, TrainResult, checkpoints, stats, trackers
 from purejaxdqn.stats import bootstrap_ci, iqm
 from tests.helpers import (Stop, cli_env, free_port, main_in_process, need_extra, start,
                            wandb_run)
@@ -31,7 +31,7 @@ FRAMES = list(range(200, 1601, 200))
 
 @pytest.mark.parametrize("per_call", [1024, 8], ids=["one-call", "chunked"])
 def test_each_reports_aggregates_against_numpy(per_call, monkeypatch):
-    monkeypatch.setattr(trackers, "RESAMPLED_PER_CALL", per_call)  # 8: 2 of 6 rows a call
+    monkeypatch.setattr(stats, "RESAMPLED_PER_CALL", per_call)  # 8: 2 of 6 rows a call
     rng = np.random.default_rng(0)
     metrics = {"eval_return": rng.normal(size=(4, 3)), "loss": rng.normal(size=(4, 3)),
                "final_eval_return": rng.normal(size=4)}
