@@ -72,7 +72,7 @@ def init_state(parts: Parts, key, hparams: HyperParams) -> PQNRNNState:
 # Steps per iteration of the learning unroll's scan. With one, each step's weight gradients
 # (a minibatch of a few environments) are added into the scan's carry one step at a time;
 # with 8, one seed of PureJaxQL's configs (GRU 256, 2 environments a minibatch) trains at
-# 1.25-1.28x PureJaxQL's frames/s, from 0.69-0.79x (docs/methods.md), for about 1 s more
+# 1.25-1.28x PureJaxQL's frames/s, from 0.69-0.79x (docs/methods.md), for about 2 s more
 # compile. R2D2, whose minibatches are larger, ran slower with it, so only PQN-RNN unrolls.
 SCAN_UNROLL = 8
 
