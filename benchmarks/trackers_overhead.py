@@ -8,7 +8,7 @@ median of those paired ratios beside the ratio of the medians. "wandb (offline, 
 metrics)" is W&B with its system-metrics sampling off (WANDB__DISABLE_STATS=true, as a user
 sets it).
 
-    python benchmarks/trackers_overhead.py --num-seeds 16 --segment-frames 4000 --repeats 7
+    python benchmarks/trackers_overhead.py --num-seeds 16 --segment-frames 4000 --repeats 6
 """
 
 import argparse
