@@ -38,12 +38,13 @@ def child_env(checkout: str | Path | None = None, devices: int | str | None = No
     return {**env, **overrides}
 
 
-def run_python(args: list[str], env: dict | None = None, cwd: str | Path | None = None) -> dict:
-    """`python *args` in a fresh process: the JSON object on the last line of its stdout,
-    with `wall_s`, the process's wall-clock seconds from start to exit, added. A failure
-    ends the benchmark with the tail of the child's stderr."""
+def run_python(args: list[str], env: dict | None = None, cwd: str | Path | None = None,
+               python: str = sys.executable) -> dict:
+    """`python *args` in a fresh process (this interpreter, or `python`): the JSON object
+    on the last line of its stdout, with `wall_s`, the process's wall-clock seconds from
+    start to exit, added. A failure ends the benchmark with the tail of the child's stderr."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True,
+    done = subprocess.run([python, *map(str, args)], capture_output=True, text=True,
                           env=env, cwd=cwd)
     wall = time.perf_counter() - start
     if done.returncode:

@@ -58,24 +58,26 @@ print(json.dumps({**timings, "frames": frames, "devices": layout.describe(int(sy
                   "final": result.metrics["final_eval_return"].tolist()}))
 """
 
-# Timed as ours is: `compile_and_run` compiles ahead of time, then runs.
+# Timed as ours is (`train.compile_and_run`: compiled ahead of time, then run), on one
+# CPU device, without importing purejaxdqn: it may run under another interpreter
+# (`--purejaxql-python`) whose JAX is not ours.
 PEER = """
-import importlib.util, json, sys
+import importlib.util, json, sys, time
 import jax, numpy as np
-from purejaxdqn import layout
-layout.use_cpu_devices(1, int(sys.argv[2]))
-from purejaxdqn.train import compile_and_run
 spec = importlib.util.spec_from_file_location("peer", sys.argv[4])
 peer = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(peer)
 name = {"name": sys.argv[6]} if sys.argv[6] != "pqn_cartpole" else {}
 config = peer.default_config(int(sys.argv[1]), test=sys.argv[5] == "test", **name)
 keys = jax.random.split(jax.random.PRNGKey(int(sys.argv[3])), int(sys.argv[2]))
-timings = {}
-out = compile_and_run(jax.jit(jax.vmap(peer.make_train(config))), (keys,), timings)
+start = time.perf_counter()
+compiled = jax.jit(jax.vmap(peer.make_train(config))).lower(keys).compile()
+compiled_at = time.perf_counter()
+out = jax.block_until_ready(compiled(keys))
+timings = {"compile_s": compiled_at - start, "run_s": time.perf_counter() - compiled_at}
 frames = int(sys.argv[1]) // (config["NUM_ENVS"] * config["NUM_STEPS"]) * config["NUM_ENVS"] * config["NUM_STEPS"]
 test = out["metrics"].get("test/returned_episode_returns")
-print(json.dumps({**timings, "frames": frames, "devices": 1,
+print(json.dumps({**timings, "frames": frames, "devices": jax.device_count(), "jax": jax.__version__,
                   "final": None if test is None else np.asarray(test)[:, -1].tolist()}))
 """
 
@@ -99,11 +101,12 @@ NAMES = OURS_NAME, PEER_NAME, SAME_NAME = (
     "purejaxdqn", "PureJaxQL, its tests (1 device)", "PureJaxQL, no tests (1 device)")
 
 
-def run(code: str, *args, devices: int | None = None) -> dict:
-    """`code` in a fresh process, on the library's default CPU devices (or `devices`)."""
+def run(code: str, *args, devices: int | None = None, python: str = sys.executable) -> dict:
+    """`code` in a fresh process of `python`, on the library's default CPU devices (or
+    `devices`)."""
     env = (child_env(devices=devices) if devices else
            child_env(drop=("PUREJAXDQN_CPU_DEVICES", "XLA_FLAGS")))
-    return run_python(["-c", code, *args], env=env, cwd=Path(__file__).parent)
+    return run_python(["-c", code, *args], env=env, cwd=Path(__file__).parent, python=python)
 
 
 def main():
@@ -118,6 +121,8 @@ def main():
     parser.add_argument("--num-frames", type=int,
                         help="frames a seed (default: the config's: 499,712 or 98,304)")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--purejaxql-python", default=sys.executable,
+                        help="the interpreter PureJaxQL runs under (default: this one)")
     parser.add_argument("--our-devices", type=int,
                         help="our CPU devices (default: one per core, as the library's)")
     parser.add_argument("--seed", type=int, default=0, help="each contestant's root key")
@@ -137,9 +142,9 @@ def main():
         OURS_NAME: lambda n: run(OURS, args.num_frames, n, args.seed, *ours,
                                  devices=args.our_devices),
         PEER_NAME: lambda n: run(PEER, args.num_frames, n, args.seed, args.purejaxql, "test",
-                                 args.config),
+                                 args.config, devices=1, python=args.purejaxql_python),
         SAME_NAME: lambda n: run(PEER, args.num_frames, n, args.seed, args.purejaxql, "none",
-                                 args.config),
+                                 args.config, devices=1, python=args.purejaxql_python),
     }
     if args.no_peer_tests:
         del contestants[PEER_NAME]
