@@ -22,6 +22,12 @@ these figures come from changed upstream only as follows: gymnax 1.0's step (six
 done = terminated or truncated, upstream's semantics), `final_observation` left out of its
 metrics, no hydra, wandb or saving.
 
+Under JAX 0.10.2 PureJaxQL's recurrent program hangs on this CPU from 8 vmapped seeds on
+(every thread waiting; 4 seeds run); under 0.9.2 it runs. `--purejaxql-python` names the
+interpreter of an environment for it, e.g. `python -m venv V && V/bin/pip install
+jax==0.9.2 jaxlib==0.9.2 flax optax gymnax==1.0.1 chex six`; ours stays on this one, and
+the tables name both versions.
+
 PureJaxQL runs as its users run it, `jax.jit(jax.vmap(train))` with its config: 244
 updates of 32 x 64 frames, and a greedy test of 128 environments x 500 steps every 12
 updates (its TEST_INTERVAL 0.05). Its final greedy return is its last test's mean return.
