@@ -190,7 +190,7 @@ def write(args, contestants: dict, rows: list) -> None:
     import jax  # the versions each ran under: PureJaxQL may have its own interpreter
     peers = {r.get("jax") for row in rows for n in (peer, same) for r in row["runs"].get(n, [])}
     if peers - {None, jax.__version__}:
-        lines[1] += (f"; PureJaxQL under JAX {', '.join(sorted(peers - {None}))} "
+        lines[2] += (f"; PureJaxQL under JAX {', '.join(sorted(peers - {None}))} "
                      f"(`--purejaxql-python`), ours under {jax.__version__}")
     for row in rows:
         fps, med = row["frames_per_second"], row["medians"]
