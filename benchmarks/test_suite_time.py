@@ -41,8 +41,7 @@ def run_suite(checkout: Path, fast: bool, same_scope: bool) -> tuple[str, float]
         command += ["-m", "not slow"]
     if same_scope:
         command += [f"--ignore=tests/{name}" for name in LATER_MODULES]
-        command += [f"--deselect=tests/{test}" for test in LATER_TESTS
-                    if (checkout / "tests" / test.partition("::")[0]).exists()]
+        command += [f"--deselect=tests/{test}" for test in LATER_TESTS]  # absent: no-op
     env = {**os.environ, "PYTHONPATH": str(checkout), "PUREJAXDQN_REQUIRE_SUITES": "1"}
     start = time.perf_counter()
     done = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True)

@@ -34,8 +34,9 @@ def bootstrap_ci(x, statistic=np.mean, num_resamples: int = 2_000,
                                  confidence_level=confidence, method="percentile",
                                  rng=np.random.default_rng(seed), axis=-1).confidence_interval
                  for part in np.split(rows, range(chunk, len(rows), chunk))]
-    return tuple(np.concatenate(bound).reshape(x.shape[:-1])[()]
-                 for bound in zip(*((i.low, i.high) for i in intervals)))
+    low, high = (np.concatenate(bound).reshape(x.shape[:-1])[()]
+                 for bound in ([i.low for i in intervals], [i.high for i in intervals]))
+    return low, high
 
 
 def summarize(x) -> dict:
