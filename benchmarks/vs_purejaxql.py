@@ -26,7 +26,9 @@ Under JAX 0.10.2 PureJaxQL's recurrent program hangs on this CPU from 8 vmapped 
 (every thread waiting; 4 seeds run); under 0.9.2 it runs. `--purejaxql-python` names the
 interpreter of an environment for it, e.g. `python -m venv V && V/bin/pip install
 jax==0.9.2 jaxlib==0.9.2 flax optax gymnax==1.0.1 chex six`; ours stays on this one, and
-the tables name both versions.
+the tables name both versions. In PureJaxQL's own pins (`jax==0.4.20 jaxlib==0.4.20
+flax==0.7.4 optax==0.1.7 chex==0.1.84 gymnax==0.0.6 six "numpy<2" "scipy<=1.12"`) its copy
+keeps upstream's five-value step.
 
 PureJaxQL runs as its users run it, `jax.jit(jax.vmap(train))` with its config: 244
 updates of 32 x 64 frames, and a greedy test of 128 environments x 500 steps every 12
